@@ -1,0 +1,49 @@
+# Entry points for people and CI. Every target bootstraps what it needs (hack/setup.sh is idempotent).
+SHELL := /bin/bash
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV := $(ROOT)/.venv
+export PATH := $(VENV)/bin:$(ROOT)/.tools/bin:$(PATH)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+
+SCENARIO ?= conformant
+KUBECONFIG ?= $(ROOT)/.work/sim/kubeconfig
+OUTPUT ?= $(ROOT)/output
+
+.PHONY: help setup demo test lint sanity unit sim bench build clean
+
+help:
+	@echo "make demo    set everything up and run the conformance job on the simulated cluster"
+	@echo "make test    the full test run (lint, sanity, pytest, molecule), as CI runs it"
+	@echo "make sim     run the simulated cluster in the foreground (SCENARIO=, KUBECONFIG=)"
+	@echo "make bench   simulator scale benchmark (prints figures)"
+	@echo "make build   build the collection tarball"
+
+setup:
+	@hack/setup.sh
+
+demo: setup
+	@hack/demo.sh "$(OUTPUT)"
+
+test:
+	@hack/test.sh
+
+lint: setup
+	ansible-lint --nocolor
+
+sanity: setup
+	hack/sanity.sh
+
+unit: setup
+	python -m pytest tests/unit
+
+sim: setup
+	PYTHONPATH=$(ROOT)/tests python -m simcluster --scenario "$(SCENARIO)" --kubeconfig "$(KUBECONFIG)"
+
+bench: setup
+	PYTHONPATH=$(ROOT)/tests python -m simcluster.bench
+
+build: setup
+	ansible-galaxy collection build --force --output-path $(ROOT)/.work/build
+
+clean:
+	rm -rf .work tests/output
