@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8s_ai.conformance contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Options shared by the requirement checks (paired with CHECK_ARG_SPEC in module_utils/probe.py)."""
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r"""
+options:
+  mode:
+    description:
+      - V(active) runs probe workloads (pods, claims, jobs) in a fresh namespace labelled
+        C(app.kubernetes.io/managed-by=k8s-ai-conformance) and always deletes it afterwards.
+      - V(passive) only reads from the API; the verdict then rests on what can be seen without probes and
+        the findings say which probes were skipped.
+      - Check mode behaves like V(passive) and creates nothing.
+    type: str
+    default: active
+    choices: [active, passive]
+  wait_timeout:
+    description:
+      - Seconds to wait for each probe (a pod to finish, a job to complete) before giving up. A probe that
+        times out is reported in the result and its namespace is still deleted.
+      - Also bounds how long the module waits for the probe namespace to disappear.
+    type: int
+    default: 300
+  wait_sleep:
+    description:
+      - Seconds between two polls while waiting.
+    type: float
+    default: 2.0
+  node_selector:
+    description:
+      - Node labels that every probe pod must match (added as the pod's C(nodeSelector)), for example to
+        keep probes on one accelerator node pool.
+    type: dict
+  tolerations:
+    description:
+      - Tolerations for probe pods, in the Kubernetes pod spec format.
+      - When not set, probe pods tolerate the vendor's accelerator taint with effect C(NoSchedule)
+        (C(nvidia.com/gpu) for NVIDIA, as the upstream conformance test does).
+    type: list
+    elements: dict
+  probe_image:
+    description:
+      - Image of the probe containers. It needs C(sh) and C(ls); the vendor's listing tool (for example
+        C(nvidia-smi)) is injected by the container toolkit when a device is granted.
+      - Point it at a mirror for air-gapped clusters.
+    type: str
+    default: ubuntu:22.04
+  vendor:
+    description:
+      - Accelerator vendor whose resource names, DRA driver, device nodes, listing command and metrics the
+        check uses (see the vendor table in C(module_utils/accelerators.py)).
+      - V(auto) picks the vendor with the most accelerator nodes (by device plugin resources and node
+        labels), else the one whose DRA driver publishes devices.
+    type: str
+    default: nvidia
+    choices: [auto, nvidia, amd, intel]
+"""

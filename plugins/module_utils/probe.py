@@ -1,0 +1,282 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8s_ai.conformance contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""What the accelerator checks share: their options, accelerator discovery, probe pod manifests, pure
+predicates over pods and jobs, and the parser for what probe containers print.
+
+Probe pods are plain, unprivileged pods (privileged containers see every device by design, which would
+prove nothing). They tolerate the vendor's accelerator taint (or the `tolerations` option), can be pinned
+to a node through required node affinity on `metadata.name` (never `spec.nodeName`, which would skip the
+scheduler and with it device and DRA allocation) and carry the user's `node_selector`.
+"""
+from __future__ import annotations
+
+import copy
+import re
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import accelerators as acc
+
+# Paired with the doc fragment k8s_ai.conformance.checks (keep both in step).
+CHECK_ARG_SPEC = {
+    "mode": {"type": "str", "default": "active", "choices": ["active", "passive"]},
+    "wait_timeout": {"type": "int", "default": 300},
+    "wait_sleep": {"type": "float", "default": 2.0},
+    "node_selector": {"type": "dict"},
+    "tolerations": {"type": "list", "elements": "dict"},
+    "probe_image": {"type": "str", "default": "ubuntu:22.04"},
+    "vendor": {"type": "str", "default": "nvidia", "choices": list(acc.VENDOR_CHOICES)},
+}
+
+RESULT_FOUND = "ACCELERATOR_FOUND"
+RESULT_MISSING = "ACCELERATOR_MISSING"
+PROBE_LABEL = "k8s-ai-conformance/probe"
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+class CheckOptions(object):
+    """Module parameters as the checks read them. `active` is False in passive mode and in check mode."""
+
+    def __init__(self, params, check_mode=False):
+        self.params = params
+        self.mode = params.get("mode") or "active"
+        self.check_mode = bool(check_mode)
+        self.wait_timeout = int(params.get("wait_timeout") or 300)
+        self.wait_sleep = float(params.get("wait_sleep") or 2.0)
+        self.node_selector = {str(k): str(v) for k, v in (params.get("node_selector") or {}).items()}
+        self.tolerations = params.get("tolerations")
+        self.probe_image = params.get("probe_image") or "ubuntu:22.04"
+        self.vendor = params.get("vendor") or "nvidia"
+
+    @property
+    def active(self):
+        return self.mode == "active" and not self.check_mode
+
+    def passive_reason(self):
+        """Why probes do not run (for the findings), or "" when they do."""
+        if self.check_mode:
+            return "check mode: only read-only checks ran, no probe workloads were created"
+        if self.mode == "passive":
+            return "mode=passive: only read-only checks ran, no probe workloads were created"
+        return ""
+
+    def pod_tolerations(self, entry):
+        return copy.deepcopy(self.tolerations) if self.tolerations is not None else acc.default_tolerations(entry)
+
+    def get(self, key, default=None):
+        value = self.params.get(key)
+        return default if value is None else value
+
+
+# --------------------------------------------------------------------------------------------- observe
+def observe_accelerators(cluster, requested_vendor):
+    """Accelerator facts every check starts from (nodes are listed with paging, pods are not listed).
+
+    Returns {"vendor", "vendor_reason", "nodes": [summaries], "node_count", "other": {...}}.
+    """
+    nodes = cluster.list("v1", "nodes")
+    drivers = ()
+    name, reason = acc.resolve_vendor(requested_vendor, nodes, drivers)
+    entry = acc.vendor(name)
+    return {
+        "vendor": name,
+        "vendor_reason": reason,
+        "nodes": acc.accelerator_nodes(nodes, entry),
+        "node_count": len(nodes),
+        "other": acc.other_accelerators(nodes),
+    }
+
+
+def free_accelerators(cluster, entry, node_summary):
+    """Allocatable device-plugin accelerators minus the requests of non-terminal pods on the node
+    (how carlory's suite computes free GPUs). One selective pod list per node asked about."""
+    allocatable = node_summary.get("allocatable") or 0
+    if not allocatable:
+        return 0
+    pods = cluster.list("v1", "pods", field_selector="spec.nodeName=%s,status.phase!=Succeeded,status.phase!=Failed"
+                        % node_summary["name"])
+    used = 0
+    for pod in pods:
+        used += pod_requests(pod, entry["resources"])
+    return max(0, allocatable - used)
+
+
+def pod_requests(pod, resources):
+    """Accelerators a pod asks for: max(init containers) vs sum(containers), as the scheduler counts."""
+    def of(container):
+        res = container.get("resources") or {}
+        total = 0
+        for resource in resources:
+            value = acc.quantity_int((res.get("limits") or {}).get(resource))
+            if value is None:
+                value = acc.quantity_int((res.get("requests") or {}).get(resource))
+            total += value or 0
+        return total
+    spec = pod.get("spec") or {}
+    main = sum(of(c) for c in spec.get("containers") or [])
+    init = max([of(c) for c in spec.get("initContainers") or []] or [0])
+    return max(main, init)
+
+
+# --------------------------------------------------------------------------------------------- manifests
+def probe_script(entry):
+    """Shell the probe containers run: the upstream test's RESULT line (any vendor device node visible),
+    the device nodes, then the vendor's listing command and its exit status (127: not injected)."""
+    return ('if ls {glob}; then echo "RESULT: {found}"; else echo "RESULT: {missing}"; fi; '
+            '{listing}; echo "LISTING_EXIT: $?"').format(glob=entry["devices"].get("result_glob") or entry["devices"]["glob"],
+                                                         found=RESULT_FOUND, missing=RESULT_MISSING,
+                                                         listing=entry["listing"]["command"])
+
+
+def container(name, image, script, env=None, limits=None, claims=None):
+    """An unprivileged container running `script` with sh -c."""
+    out = {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sh", "-c", script],
+        "securityContext": {"allowPrivilegeEscalation": False, "privileged": False},
+    }
+    if env:
+        out["env"] = [{"name": k, "value": str(v)} for k, v in sorted(env.items())]
+    resources = {}
+    if limits:
+        resources["limits"] = {k: str(v) for k, v in limits.items()}
+    if claims:
+        resources["claims"] = [{"name": c} for c in claims]
+    if resources:
+        out["resources"] = resources
+    return out
+
+
+def pod_manifest(name, containers, opts, entry, node=None, resource_claims=None, runtime_class=None,
+                 labels=None, restart_policy="Never"):
+    """A probe pod: tolerations, node selector, optional pin to `node`, optional DRA claims."""
+    spec = {
+        "restartPolicy": restart_policy,
+        "terminationGracePeriodSeconds": 5,
+        "automountServiceAccountToken": False,
+        "tolerations": opts.pod_tolerations(entry),
+        "containers": containers,
+    }
+    if opts.node_selector:
+        spec["nodeSelector"] = dict(opts.node_selector)
+    if node:
+        spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}}}
+    if resource_claims:
+        spec["resourceClaims"] = resource_claims
+    if runtime_class:
+        spec["runtimeClassName"] = runtime_class
+    meta_labels = {PROBE_LABEL: name}
+    meta_labels.update(labels or {})
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": meta_labels}, "spec": spec}
+
+
+# --------------------------------------------------------------------------------------------- predicates
+def pod_done(pod):
+    return bool(pod) and (pod.get("status") or {}).get("phase") in TERMINAL_PHASES
+
+
+def pod_started(pod):
+    return bool(pod) and (pod.get("status") or {}).get("phase") in ("Running",) + TERMINAL_PHASES
+
+
+def condition(obj, ctype):
+    for cond in (obj or {}).get("status", {}).get("conditions") or []:
+        if cond.get("type") == ctype:
+            return cond
+    return None
+
+
+def pod_unschedulable(pod):
+    cond = condition(pod, "PodScheduled")
+    return bool(cond) and cond.get("status") == "False" and cond.get("reason") == "Unschedulable"
+
+
+def pod_bound(pod):
+    return bool((pod or {}).get("spec", {}).get("nodeName"))
+
+
+def job_done(job):
+    for ctype in ("Complete", "Failed"):
+        cond = condition(job, ctype)
+        if cond and cond.get("status") == "True":
+            return True
+    return False
+
+
+def summarize_pod(pod):
+    """One line about where a pod is stuck (for timeout messages and findings)."""
+    if not pod:
+        return "pod not found"
+    status = pod.get("status") or {}
+    parts = ["phase=%s" % status.get("phase", "?")]
+    sched = condition(pod, "PodScheduled")
+    if sched and sched.get("status") != "True":
+        parts.append("PodScheduled=%s (%s: %s)" % (sched.get("status"), sched.get("reason", ""),
+                                                    (sched.get("message") or "")[:200]))
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            parts.append("%s waiting: %s %s" % (cs.get("name"), waiting.get("reason", ""),
+                                                (waiting.get("message") or "")[:120]))
+        terminated = (cs.get("state") or {}).get("terminated")
+        if terminated:
+            parts.append("%s exited %s" % (cs.get("name"), terminated.get("exitCode")))
+    if (pod.get("spec") or {}).get("nodeName"):
+        parts.append("node=%s" % pod["spec"]["nodeName"])
+    return ", ".join(parts)
+
+
+def exit_codes(pod):
+    """{container name: exit code} of terminated containers."""
+    out = {}
+    for cs in (pod or {}).get("status", {}).get("containerStatuses") or []:
+        terminated = (cs.get("state") or {}).get("terminated")
+        if terminated is not None:
+            out[cs.get("name")] = terminated.get("exitCode")
+    return out
+
+
+# --------------------------------------------------------------------------------------------- output
+def text_table(columns, rows):
+    """Rows as an aligned plain-text table (evidence kind "table" carries this text)."""
+    cells = [[str(c) for c in columns]] + [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def parse_probe_output(entry, text):
+    """What a probe container saw, from its log.
+
+    {"result": FOUND|MISSING|None, "device_paths": [every path ls printed], "devices": [accelerator
+    device nodes], "listed": [{index, name, uuid}], "listing_exit": int|None, "visible": int}
+    `visible` is the number of accelerators the container could see by either signal.
+    """
+    lines = (text or "").splitlines()
+    result = None
+    listing_exit = None
+    paths = []
+    for line in lines:
+        stripped = line.strip()
+        match = re.match(r"^RESULT: (%s|%s)$" % (RESULT_FOUND, RESULT_MISSING), stripped)
+        if match:
+            result = match.group(1)
+            continue
+        match = re.match(r"^LISTING_EXIT: (\d+)$", stripped)
+        if match:
+            listing_exit = int(match.group(1))
+            continue
+        if stripped.startswith("/dev/"):
+            paths.append(stripped)
+    devices = acc.device_nodes(entry, paths)
+    listed = acc.parse_listing(entry, text)
+    return {
+        "result": result,
+        "device_paths": paths,
+        "devices": devices,
+        "listed": listed,
+        "listing_exit": listing_exit,
+        "visible": max(len(devices), len(listed)),
+    }
