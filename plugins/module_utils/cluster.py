@@ -148,7 +148,7 @@ def auth_arg_spec():
 # --------------------------------------------------------------------------------------------- paths
 def split_api_version(api_version):
     """"v1" -> ("", "v1"); "resource.k8s.io/v1" -> ("resource.k8s.io", "v1")."""
-    group, _, version = api_version.rpartition("/")
+    group, version = api_version.rpartition("/")[::2]
     return group, version
 
 
@@ -167,7 +167,7 @@ def object_path(api_version, resource, name, namespace=None, subresource=None):
 
 def missing_rule(api_version, resource, verb, subresource=None):
     """The RBAC rule a 403 says is missing, as a PolicyRule dict."""
-    group, _ = split_api_version(api_version)
+    group = split_api_version(api_version)[0]
     name = resource + ("/" + subresource if subresource else "")
     return {"apiGroups": [group], "resources": [name], "verbs": [verb]}
 
@@ -227,10 +227,9 @@ def wait_until(describe, fetch, predicate, timeout, sleep, deadline=None, summar
         left = end - time.monotonic()
         if left <= 0:
             seen = summarize(last) if summarize else ""
+            seen = "; last seen: %s" % seen if seen else ""
             raise WaitTimeout("timed out after %ss waiting for %s%s. Raise wait_timeout if the cluster is slow, "
-                              "or fix what keeps it from happening." % (round(budget, 1), describe,
-                                                                         "; last seen: %s" % seen if seen else ""),
-                              last=last)
+                              "or fix what keeps it from happening." % (round(budget, 1), describe, seen), last=last)
         time.sleep(max(0.01, min(float(sleep), left)))
 
 
@@ -582,7 +581,7 @@ def _map_transport_error(err, host, method, path, context=None):
 def probe_namespace_name(check_id, rng=None):
     """`aic-<id>-<rand>`: DNS-1123, under 63 characters, random suffix so parallel runs never collide."""
     rng = rng or random.SystemRandom()
-    suffix = "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(5))
+    suffix = "".join(rng.choice(string.ascii_lowercase + string.digits) for dummy in range(5))
     return "aic-%s-%s" % (check_id.replace("_", "-")[:48], suffix)
 
 

@@ -182,8 +182,8 @@ def observe(cluster, opts):
     accel = pr.observe_accelerators(cluster, opts.vendor)
     dra = observe_dra(cluster)
     if opts.vendor == "auto" and not accel["nodes"] and dra["drivers"]:
-        name, _ = acc.resolve_vendor("auto", [], dra["drivers"])
-        accel["vendor"], accel["vendor_reason"] = name, "detected from the DRA driver publishing devices"
+        accel["vendor"] = acc.resolve_vendor("auto", [], dra["drivers"])[0]
+        accel["vendor_reason"] = "detected from the DRA driver publishing devices"
     return {"minor": version.get("minor_int"), "git_version": version.get("gitVersion", ""),
             "vendor": accel["vendor"], "vendor_reason": accel["vendor_reason"], "dra": dra,
             "accelerator_nodes": [n["name"] for n in accel["nodes"]]}
@@ -192,7 +192,7 @@ def observe(cluster, opts):
 # --------------------------------------------------------------------------------------------- probe
 def _rand(length=6):
     rng = random.SystemRandom()
-    return "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(length))
+    return "".join(rng.choice(string.ascii_lowercase + string.digits) for dummy in range(length))
 
 
 def _plan(facts, entry):

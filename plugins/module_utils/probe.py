@@ -213,8 +213,8 @@ def summarize_pod(pod):
     parts = ["phase=%s" % status.get("phase", "?")]
     sched = condition(pod, "PodScheduled")
     if sched and sched.get("status") != "True":
-        parts.append("PodScheduled=%s (%s: %s)" % (sched.get("status"), sched.get("reason", ""),
-                                                    (sched.get("message") or "")[:200]))
+        message = (sched.get("message") or "")[:200]
+        parts.append("PodScheduled=%s (%s: %s)" % (sched.get("status"), sched.get("reason", ""), message))
     for cs in status.get("containerStatuses") or []:
         waiting = (cs.get("state") or {}).get("waiting")
         if waiting:

@@ -1,0 +1,468 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8s_ai.conformance contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""accelerator_metrics: per-accelerator utilisation and memory metrics in Prometheus format, reacting to load.
+
+observe(): accelerator nodes and how many accelerators each has; the vendor's exporter pods (DCGM exporter
+for NVIDIA, by the labels the GPU operator and the exporter's own manifests set); every accelerator node's
+exporter pod is scraped through the API server's pod proxy (no port-forward) and parsed with
+prometheus_client. Each node must expose, per accelerator (distinct UUID label), a utilisation and a
+memory-usage series; temperature, power, energy and interconnect metrics are reported when present, each
+mapped to its OpenTelemetry hardware metric name.
+probe(): a one-accelerator load pod on a scraped node; scrapes before and during the load must show the
+utilisation of the probe's accelerator rise.
+"""
+from __future__ import annotations
+
+import time
+
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import accelerators as acc
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import dra_support as dra_mod
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import probe as pr
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import promtext
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
+    IMPLEMENTED, NOT_APPLICABLE, NOT_IMPLEMENTED, PARTIAL, Result)
+
+REQUIREMENT_ID = "accelerator_metrics"
+ARG_SPEC = {
+    "load_seconds": {"type": "int", "default": 90},
+    "load_image": {"type": "str"},
+    "load_command": {"type": "str"},
+    "exporter_selector": {"type": "str"},
+}
+MAX_NODES_SCRAPED = 50
+UTILIZATION_RISE = 10.0
+AUX_METRICS = ("memory_free", "memory_total")
+
+
+# --------------------------------------------------------------------------------------------- analysis (pure)
+def _uuid(entry, labels):
+    for name in entry["metrics"]["uuid_labels"]:
+        if labels.get(name):
+            return labels[name]
+    return None
+
+
+def _first_label(labels, names):
+    for name in names:
+        if labels.get(name):
+            return labels[name]
+    return None
+
+
+def analyze_scrape(entry, scrape):
+    """What one exporter scrape offers: per metric kind the metric used and its value per accelerator.
+
+    {"kinds": {kind: {"metric", "otel", "by_uuid": {uuid: value}, "unlabelled": n}},
+     "accelerators": {uuid: {"index", "model", "pods": [...]}}, "metric_count": n}
+    Series without a UUID label are counted as `unlabelled` (aggregate-only exposure).
+    """
+    kinds = {}
+    accelerators = {}
+    metrics_cfg = entry["metrics"]
+    for kind in acc.CORE_METRICS + acc.OPTIONAL_METRICS + AUX_METRICS:
+        names = acc.metric_names(entry, kind)
+        present = [n for n in names if scrape.find(n)]
+        if not present:
+            continue
+        metric = present[0]
+        by_uuid, unlabelled = {}, 0
+        for sample in scrape.find(metric):
+            uuid = _uuid(entry, sample.labels)
+            if uuid is None:
+                unlabelled += 1
+                continue
+            value = acc.utilization_percent(entry, metric, sample.value) if kind == "utilization" else sample.value
+            by_uuid.setdefault(uuid, value)
+            info = accelerators.setdefault(uuid, {"index": _first_label(sample.labels, metrics_cfg["index_labels"]),
+                                                  "model": _first_label(sample.labels, metrics_cfg["model_labels"]),
+                                                  "pods": []})
+            pod = _first_label(sample.labels, metrics_cfg["pod_labels"])
+            if pod and pod not in info["pods"]:
+                info["pods"].append(pod)
+        kinds[kind] = {"metric": metric, "also": present[1:], "otel": acc.OTEL.get(kind, ""), "by_uuid": by_uuid,
+                       "unlabelled": unlabelled}
+    return {"kinds": kinds, "accelerators": accelerators, "metric_count": len(scrape.names())}
+
+
+def node_verdict(analysis, expected):
+    """Pure: (ok, problems) for one node: utilisation and memory usage per accelerator for all of them."""
+    problems = []
+    for kind, label in (("utilization", "utilisation"), ("memory_used", "memory usage")):
+        item = analysis["kinds"].get(kind)
+        if not item:
+            problems.append("no %s metric" % label)
+            continue
+        count = len(item["by_uuid"])
+        if count == 0:
+            problems.append("%s (%s) only as an aggregate without accelerator UUID labels" % (label, item["metric"]))
+        elif expected and count < expected:
+            problems.append("%s (%s) for %d of %d accelerators" % (label, item["metric"], count, expected))
+    return not problems, problems
+
+
+# --------------------------------------------------------------------------------------------- observe
+def _exporter_pods(cluster, entry, selector_override):
+    selectors = [selector_override] if selector_override else list(entry["exporter"]["selectors"])
+    pods, seen = [], set()
+    for selector in selectors:
+        for pod in cluster.list("v1", "pods", label_selector=selector):
+            uid = pod["metadata"].get("uid") or (pod["metadata"].get("namespace"), pod["metadata"]["name"])
+            if uid not in seen:
+                seen.add(uid)
+                pods.append(pod)
+    return pods, selectors
+
+
+def _metrics_port(pod, entry):
+    exporter = entry["exporter"]
+    fallback = None
+    for ctr in (pod.get("spec") or {}).get("containers") or []:
+        for port in ctr.get("ports") or []:
+            if port.get("name") in exporter["port_names"]:
+                return port.get("containerPort")
+            if port.get("containerPort") == exporter["port"]:
+                fallback = exporter["port"]
+    return fallback or exporter["port"]
+
+
+def _pod_ready(pod):
+    cond = pr.condition(pod, "Ready")
+    return (pod.get("status") or {}).get("phase") == "Running" and bool(cond) and cond.get("status") == "True"
+
+
+def scrape_pod(cluster, entry, pod):
+    """Scrape one exporter pod, on the port its spec declares for metrics."""
+    meta = pod["metadata"]
+    return scrape(cluster, entry, meta.get("namespace"), meta["name"], _metrics_port(pod, entry))
+
+
+def scrape(cluster, entry, namespace, name, port):
+    """GET the exporter's metrics through the API server pod proxy and analyse them. The target's own
+    failures (refused, 5xx, malformed text) end up in `error`; API errors (403) raise."""
+    out = {"pod": name, "namespace": namespace, "port": port, "status": None, "error": "", "analysis": None,
+           "raw_excerpt": ""}
+    status, text = cluster.proxy_get("pod", namespace, name, port, entry["exporter"]["path"])
+    out["status"] = status
+    if status != 200:
+        out["error"] = "GET /api/v1/namespaces/%s/pods/%s:%s/proxy%s answered %s: %s" % (
+            namespace, name, port, entry["exporter"]["path"], status, text[:200])
+        return out
+    try:
+        parsed = promtext.parse(text)
+    except promtext.ExpositionError as err:
+        out["error"] = "malformed metrics exposition: %s" % err
+        out["raw_excerpt"] = text[:400]
+        return out
+    out["analysis"] = analyze_scrape(entry, parsed)
+    out["raw_excerpt"] = "\n".join(text.splitlines()[:12])
+    return out
+
+
+def _expected_counts(nodes, slices, driver):
+    counts = {n["name"]: n["physical"] or n["count"] for n in nodes}
+    for sl in slices:
+        if sl["driver"] == driver and sl["node"] and not counts.get(sl["node"]):
+            counts[sl["node"]] = counts.get(sl["node"], 0) + len(sl["devices"])
+    return counts
+
+
+def observe(cluster, opts):
+    accel = pr.observe_accelerators(cluster, opts.vendor)
+    dra = dra_mod.observe_dra(cluster)
+    if opts.vendor == "auto" and not accel["nodes"] and dra["drivers"]:
+        accel["vendor"] = acc.resolve_vendor("auto", [], dra["drivers"])[0]
+    entry = acc.vendor(accel["vendor"])
+    driver = next((d for d in dra["drivers"] if d in entry["dra"]["drivers"]), None)
+    expected = _expected_counts(accel["nodes"], dra["slices"], driver)
+    facts = {"vendor": accel["vendor"], "vendor_reason": accel["vendor_reason"], "expected": expected,
+             "other": accel["other"], "exporter_pods": [], "selectors": [], "nodes": {}, "unscraped": 0,
+             "device_plugin_nodes": [n["name"] for n in accel["nodes"] if n.get("allocatable")],
+             "dra": {"ready": bool(driver and dra["version"]), "version": dra["version"],
+                     "device_class": dra_mod.class_for_driver(dra["device_classes"], [driver], entry["dra"]["device_class"])
+                     if driver else None}}
+    if not expected:
+        return facts
+    pods, facts["selectors"] = _exporter_pods(cluster, entry, opts.get("exporter_selector"))
+    facts["exporter_pods"] = [{"name": p["metadata"]["name"], "namespace": p["metadata"].get("namespace"),
+                               "node": (p.get("spec") or {}).get("nodeName"), "ready": _pod_ready(p)} for p in pods]
+    by_node = {}
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and (node not in by_node or (_pod_ready(pod) and not _pod_ready(by_node[node]))):
+            by_node[node] = pod
+    for index, node in enumerate(sorted(expected)):
+        if index >= MAX_NODES_SCRAPED:
+            facts["unscraped"] = len(expected) - MAX_NODES_SCRAPED
+            break
+        pod = by_node.get(node)
+        if pod is None:
+            facts["nodes"][node] = {"expected": expected[node], "scrape": None}
+            continue
+        facts["nodes"][node] = {"expected": expected[node], "scrape": scrape_pod(cluster, entry, pod),
+                                "pod_ready": _pod_ready(pod)}
+    return facts
+
+
+# --------------------------------------------------------------------------------------------- probe
+def _load_node(facts):
+    """A scraped node whose exporter answered, preferring device-plugin nodes (simplest request)."""
+    good = [n for n, v in sorted(facts["nodes"].items()) if v["scrape"] and v["scrape"]["analysis"]]
+    for node in good:
+        if node in facts["device_plugin_nodes"]:
+            return node, "device-plugin"
+    if good and facts["dra"]["ready"] and facts["dra"]["device_class"]:
+        return good[0], "dra"
+    return None, None
+
+
+def _load_pod(facts, opts, entry, node, mechanism):
+    seconds = int(opts.get("load_seconds", 90))
+    load = entry.get("load") or {}
+    image = opts.get("load_image") or load.get("image")
+    command = (opts.get("load_command") or load.get("command") or "").format(seconds=seconds)
+    script = "%s; %s" % (entry["listing"]["command"], command)
+    if mechanism == "device-plugin":
+        ctr = pr.container("load", image, script, limits={entry["resources"][0]: 1})
+        return pr.pod_manifest("aic-load", [ctr], opts, entry, node=node)
+    ctr = pr.container("load", image, script, claims=["gpu"])
+    return pr.pod_manifest("aic-load", [ctr], opts, entry, node=node,
+                           resource_claims=[{"name": "gpu", "resourceClaimTemplateName": "aic-one"}])
+
+
+def _probe_uuid(analysis, listed):
+    """The accelerator the load pod got: by the exporter's pod attribution, else by its own listing."""
+    for uuid, info in analysis["accelerators"].items():
+        if "aic-load" in info["pods"]:
+            return uuid, "pod attribution label"
+    if listed:
+        return listed[0]["uuid"], "the load pod's %s output" % "listing"
+    return None, ""
+
+
+def probe(cluster, opts, facts, deadline):
+    entry = acc.vendor(facts["vendor"])
+    node, mechanism = _load_node(facts)
+    outcome = {"node": node, "mechanism": mechanism, "namespace": None, "swept": [], "cleanup": "", "timed_out": ""}
+    if not node:
+        outcome["skipped"] = "no accelerator node with a scrapeable exporter to load"
+        return outcome
+    if not (opts.get("load_image") or entry.get("load")):
+        outcome["skipped"] = "no load workload is known for %s accelerators; set load_image and load_command" % entry["display"]
+        return outcome
+    exporter = facts["nodes"][node]["scrape"]
+    with cl.ProbeNamespace(cluster, REQUIREMENT_ID, deadline, sleep=opts.wait_sleep,
+                           cleanup_timeout=opts.wait_timeout) as ns:
+        outcome["namespace"], outcome["swept"] = ns.name, ns.swept
+        if mechanism == "dra":
+            version = facts["dra"]["version"]
+            cluster.create("%s/%s" % (dra_mod.GROUP, version), "resourceclaimtemplates", dra_mod.claim_template(
+                version, "aic-one", [dra_mod.device_request(version, "gpu", facts["dra"]["device_class"])]), ns.name)
+        cluster.create("v1", "pods", _load_pod(facts, opts, entry, node, mechanism), ns.name)
+        try:
+            pod = cluster.wait_for_object("the load pod to start", "v1", "pods", "aic-load", ns.name, pr.pod_started,
+                                          opts.wait_timeout, opts.wait_sleep, deadline, pr.summarize_pod)
+        except cl.WaitTimeout as err:
+            outcome["timed_out"] = str(err)
+            outcome["pod_state"] = pr.summarize_pod(err.last)
+            return outcome
+        outcome["pod_state"] = pr.summarize_pod(pod)
+        outcome.update(_measure(cluster, opts, entry, exporter, ns.name, deadline))
+    outcome["cleanup"] = ns.cleanup_note
+    return outcome
+
+
+def _measure(cluster, opts, entry, exporter, namespace, deadline):
+    """Scrape until the probe's accelerator shows the load (or the load time is over)."""
+    before = exporter["analysis"]
+    end = time.monotonic() + deadline.bound(int(opts.get("load_seconds", 90)) + opts.wait_sleep)
+    during, uuid, how, listed = None, None, "", []
+    while True:
+        log = cluster.pod_logs(namespace, "aic-load", "load")
+        listed = acc.parse_listing(entry, log)
+        current = scrape(cluster, entry, exporter["namespace"], exporter["pod"], exporter["port"])
+        if current["analysis"]:
+            during = current["analysis"]
+            uuid, how = _probe_uuid(during, listed)
+            if uuid and _rise(before, during, uuid) >= UTILIZATION_RISE:
+                break
+        if time.monotonic() >= end:
+            break
+        time.sleep(max(0.01, min(opts.wait_sleep, end - time.monotonic())))
+    return {"uuid": uuid, "identified_by": how, "listed": listed,
+            "before": _values(before, uuid), "during": _values(during, uuid) if during else None,
+            "rise": _rise(before, during, uuid) if during and uuid else None}
+
+
+def _value(analysis, kind, uuid):
+    return ((analysis or {}).get("kinds", {}).get(kind) or {}).get("by_uuid", {}).get(uuid)
+
+
+def _values(analysis, uuid):
+    return {"utilization_percent": _value(analysis, "utilization", uuid),
+            "memory_used": _value(analysis, "memory_used", uuid)}
+
+
+def _rise(before, during, uuid):
+    now = _value(during, "utilization", uuid)
+    if now is None:
+        return 0.0
+    return float(now) - float(_value(before, "utilization", uuid) or 0.0)
+
+
+# --------------------------------------------------------------------------------------------- judge
+def judge(facts, probe_out=None, passive_reason=""):
+    """Pure: facts (+ probe outcome) -> result dict. Rules: requirements.md, accelerator_metrics."""
+    entry = acc.vendor(facts["vendor"])
+    res = Result(REQUIREMENT_ID, mode="passive" if passive_reason else "active")
+    if not facts["expected"]:
+        return _no_accelerators(res, facts, entry)
+    res.finding("accelerator nodes", True, ", ".join("%s (%s)" % (n, c) for n, c in sorted(facts["expected"].items())))
+    pods = facts["exporter_pods"]
+    res.finding("%s pods" % entry["exporter"]["name"], bool(pods),
+                "%d found by %s" % (len(pods), " or ".join(facts["selectors"])) if pods else
+                "none found by label selector %s" % " or ".join(facts["selectors"]))
+    if not pods:
+        res.set(NOT_IMPLEMENTED, "no accelerator metrics exporter runs on the cluster")
+        res.note("No %s pod was found (labels %s). Install it (the GPU operator's dcgmExporter, or the "
+                 "dcgm-exporter chart/role) or pass exporter_selector if yours is labelled differently."
+                 % (entry["exporter"]["name"], " or ".join(facts["selectors"])))
+        return res.to_dict()
+    good, problems = _node_findings(res, facts, entry)
+    _scrape_evidence(res, facts, entry)
+    serving = [n for n, v in facts["nodes"].items() if (v["scrape"] or {}).get("analysis")]
+    if not serving:
+        res.set(NOT_IMPLEMENTED, "no accelerator node serves a Prometheus-format metrics endpoint")
+        res.note("Problems per node: %s." % "; ".join(problems))
+        return res.to_dict()
+    if problems or not good:
+        res.set(PARTIAL, "not every accelerator node serves per-accelerator utilisation and memory metrics")
+        res.note("Problems per node: %s." % "; ".join(problems))
+    else:
+        res.set(IMPLEMENTED, "every accelerator node serves per-accelerator utilisation and memory metrics")
+    _optional_findings(res, facts, entry)
+    if facts.get("unscraped"):
+        res.note("Only the first %d accelerator nodes were scraped (%d more not checked)."
+                 % (MAX_NODES_SCRAPED, facts["unscraped"]))
+    _judge_load(res, probe_out, passive_reason)
+    return res.to_dict()
+
+
+def _no_accelerators(res, facts, entry):
+    if facts["other"]:
+        res.set(PARTIAL, "accelerators outside the vendor table need manual verification")
+        res.note("Nodes carry accelerators this collection has no vendor entry for (%s); check their metrics "
+                 "exporter manually or add the vendor to the table." % ", ".join(sorted(
+                     set(r for v in facts["other"].values() for r in v))))
+        return res.to_dict()
+    res.finding("accelerator nodes", None, "none")
+    res.set(NOT_APPLICABLE, "the cluster has no accelerators")
+    res.note("No node advertises %s accelerators (no device plugin resource, no feature-discovery labels, no DRA "
+             "devices), so there are no accelerator metrics to expose; the requirement applies once accelerator "
+             "nodes join." % entry["display"])
+    return res.to_dict()
+
+
+def _node_findings(res, facts, entry):
+    good, problems = [], []
+    for node, info in sorted(facts["nodes"].items()):
+        scrape = info["scrape"]
+        if scrape is None:
+            problems.append("%s: no exporter pod on the node" % node)
+            res.finding("metrics on %s" % node, False, "no %s pod runs on this node" % entry["exporter"]["name"])
+            continue
+        if scrape["error"]:
+            problems.append("%s: %s" % (node, scrape["error"]))
+            res.finding("metrics on %s" % node, False, "pod %s/%s: %s" % (scrape["namespace"], scrape["pod"], scrape["error"]))
+            continue
+        ok, node_problems = node_verdict(scrape["analysis"], info["expected"])
+        kinds = scrape["analysis"]["kinds"]
+        detail = "pod %s/%s port %s: %s" % (scrape["namespace"], scrape["pod"], scrape["port"], ", ".join(
+            "%s=%s (%s, %d accelerators)" % (k, kinds[k]["metric"], kinds[k]["otel"], len(kinds[k]["by_uuid"]))
+            for k in acc.CORE_METRICS if k in kinds) or "no core metric")
+        if node_problems:
+            detail += "; " + "; ".join(node_problems)
+            problems.append("%s: %s" % (node, "; ".join(node_problems)))
+        else:
+            good.append(node)
+        res.finding("metrics on %s (%d accelerators)" % (node, info["expected"]), ok, detail)
+    return good, problems
+
+
+def _optional_findings(res, facts, entry):
+    found = {}
+    for info in facts["nodes"].values():
+        analysis = (info["scrape"] or {}).get("analysis")
+        for kind in acc.OPTIONAL_METRICS:
+            item = (analysis or {}).get("kinds", {}).get(kind)
+            if item:
+                found.setdefault(kind, set()).update([item["metric"]] + list(item["also"]))
+    for kind in acc.OPTIONAL_METRICS:
+        res.finding("optional %s metrics" % kind, None,
+                    "%s -> %s" % (", ".join(sorted(found[kind])), acc.OTEL[kind]) if kind in found else "not exposed")
+
+
+def _judge_load(res, probe_out, passive_reason):
+    if passive_reason:
+        res.finding("metrics react to load", None, passive_reason)
+        res.lower_to(PARTIAL, "Whether the metrics react to load was not shown (%s); run in active mode." % passive_reason)
+        return
+    if not probe_out or probe_out.get("skipped"):
+        reason = (probe_out or {}).get("skipped", "not run")
+        res.finding("metrics react to load", None, "skipped: %s" % reason)
+        res.lower_to(PARTIAL, "Whether the metrics react to load was not shown: %s." % reason)
+        return
+    if probe_out.get("cleanup"):
+        res.note(probe_out["cleanup"])
+    if probe_out.get("timed_out"):
+        res.finding("metrics react to load", False, "load pod did not start: %s" % probe_out.get("pod_state", ""))
+        res.lower_to(PARTIAL, "The load pod did not start (%s)." % probe_out["timed_out"])
+        return
+    rise = probe_out.get("rise")
+    ok = rise is not None and rise >= UTILIZATION_RISE
+    detail = "node %s, accelerator %s (%s): utilisation %s%% -> %s%%, memory used %s -> %s" % (
+        probe_out["node"], probe_out.get("uuid") or "not identified", probe_out.get("identified_by") or "-",
+        (probe_out.get("before") or {}).get("utilization_percent"),
+        (probe_out.get("during") or {}).get("utilization_percent"),
+        (probe_out.get("before") or {}).get("memory_used"), (probe_out.get("during") or {}).get("memory_used"))
+    res.finding("metrics react to load", ok, detail)
+    res.add_evidence("load probe (namespace %s)" % probe_out.get("namespace"), {
+        "node": probe_out["node"], "mechanism": probe_out["mechanism"], "accelerator": probe_out.get("uuid"),
+        "identified_by": probe_out.get("identified_by"), "before": probe_out.get("before"),
+        "during": probe_out.get("during")}, "yaml")
+    if not ok:
+        res.lower_to(PARTIAL, "The utilisation of the load pod's accelerator did not rise by %d points within the "
+                     "load time; the exporter may be stale or not attributing the device." % UTILIZATION_RISE)
+
+
+def _scrape_evidence(res, facts, entry):
+    rows = []
+    for node, info in sorted(facts["nodes"].items()):
+        analysis = (info["scrape"] or {}).get("analysis")
+        if not analysis:
+            continue
+        kinds = analysis["kinds"]
+        for uuid, acc_info in sorted(analysis["accelerators"].items(), key=lambda kv: str(kv[1]["index"])):
+            rows.append([node, acc_info["index"], uuid, acc_info["model"],
+                         _value(analysis, "utilization", uuid), _value(analysis, "memory_used", uuid),
+                         ", ".join(acc_info["pods"]) or "-"])
+        res.add_evidence("metric names on %s (OpenTelemetry mapping)" % node, pr.text_table(
+            ["KIND", "METRIC", "OTEL"], [[k, v["metric"], v["otel"]] for k, v in sorted(kinds.items())]), "table")
+        if info["scrape"]["raw_excerpt"]:
+            res.add_evidence("raw exposition excerpt from %s/%s" % (info["scrape"]["namespace"], info["scrape"]["pod"]),
+                             info["scrape"]["raw_excerpt"], "text")
+    if rows:
+        res.add_evidence("per-accelerator values", pr.text_table(
+            ["NODE", "GPU", "UUID", "MODEL", "UTIL %", "MEMORY USED", "PODS"], rows), "table")
+
+
+# --------------------------------------------------------------------------------------------- run
+def run(cluster, opts):
+    facts = observe(cluster, opts)
+    ready = facts["expected"] and any((v["scrape"] or {}).get("analysis") for v in facts["nodes"].values())
+    if not opts.active or not ready:
+        return judge(facts, passive_reason=opts.passive_reason() if not opts.active else "",
+                     probe_out=None if not opts.active else {"skipped": "no exporter answered, nothing to load"})
+    deadline = cl.Deadline(2 * opts.wait_timeout + int(opts.get("load_seconds", 90)) + 120)
+    return judge(facts, probe(cluster, opts, facts, deadline))
