@@ -19,8 +19,9 @@ description:
     collection.
   - Re-running keeps what a person wrote, see O(metadata_overwrite) and the override formats in docs/report.md
     (C(overrides.yaml) next to PRODUCT.yaml, or notes starting with C([manual])).
-  - Never upgrades a verdict. A MUST that is not Implemented is written as it is and listed in RV(blocking), because
-    CNCF's validator will refuse the submission.
+  - Never upgrades a verdict by itself. A MUST that is not Implemented is written as it is and listed in RV(blocking),
+    because CNCF's validator will refuse the submission; only the explicit O(policy.conditional_must_not_applicable)
+    choice writes the N/A of a conditional MUST as Implemented, with the justification in notes.
   - Writes atomically, only files whose content changed; a second run with the same inputs reports C(changed=false).
   - Runs on the controller (action plugin).
 options:
