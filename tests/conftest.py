@@ -4,7 +4,53 @@ from __future__ import annotations
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 for path in (os.path.join(ROOT, ".tools", "collections"), os.path.join(ROOT, "tests")):
     if path not in sys.path:
         sys.path.insert(0, path)
+
+
+# ----------------------------------------------------------------------------------------- simulator
+# `sim_cluster`: one simulated cluster (the default scenario) for the whole test session, shared by
+# tests that do not change cluster-wide state. `make_sim(scenario, **overrides)`: a fresh cluster per
+# test, stopped afterwards. Both give a started SimCluster: .kubeconfig (path), .url, .store, ...
+# Overrides deep-merge into the scenario (e.g. settings={"api": {...}}, kubernetesVersion="v1.34.1");
+# `speed=` sets the clock and `controllers=False` serves the API alone.
+
+
+def _start_sim(scenario, directory, overrides):
+    from simcluster.cluster import SimCluster  # imported late: sys.path is set up above
+
+    speed = overrides.pop("speed", None)
+    controllers = overrides.pop("controllers", True)
+    verbose = overrides.pop("verbose", bool(os.environ.get("SIMCLUSTER_VERBOSE")))
+    sim = SimCluster(scenario, overrides=overrides or None, speed=speed, controllers=controllers, verbose=verbose,
+                     kubeconfig=os.path.join(str(directory), "kubeconfig"))
+    return sim.start()
+
+
+@pytest.fixture(scope="session")
+def sim_cluster(tmp_path_factory):
+    """The default scenario, started once per test session (per xdist worker)."""
+    sim = _start_sim("conformant", tmp_path_factory.mktemp("sim-session"), {})
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def make_sim(tmp_path):
+    """Factory for per-test clusters: make_sim("conformant", speed=100, settings={...})."""
+    started = []
+
+    def factory(scenario="conformant", **overrides):
+        directory = tmp_path / ("sim-%d" % len(started))
+        directory.mkdir()
+        sim = _start_sim(scenario, directory, overrides)
+        started.append(sim)
+        return sim
+
+    yield factory
+    for sim in started:
+        sim.stop()

@@ -79,8 +79,8 @@ class ApiError(Exception):
         res = resource if not subresource else "%s/%s" % (resource, subresource)
         target = 'resource "%s" in API group "%s"' % (res, group)
         where = ' in the namespace "%s"' % namespace if namespace else " at the cluster scope"
-        what = '%s "%s" is forbidden: ' % ((res if not group else "%s.%s" % (res, group)), name) if name else \
-            "%s is forbidden: " % (res if not group else "%s.%s" % (res, group))
+        qual = resource if not group else "%s.%s" % (resource, group)
+        what = '%s "%s" is forbidden: ' % (qual, name) if name else "%s is forbidden: " % qual
         msg = '%sUser "%s" cannot %s %s%s' % (what, user, verb, target, where)
         details = {"kind": resource}
         if group:
@@ -88,6 +88,11 @@ class ApiError(Exception):
         if name:
             details["name"] = name
         return cls(403, "Forbidden", msg, details)
+
+    @classmethod
+    def forbidden_path(cls, user, verb, path):
+        """403 for a non-resource URL (/version, /healthz, ...), as the RBAC authorizer words it."""
+        return cls(403, "Forbidden", 'forbidden: User "%s" cannot %s path "%s"' % (user, verb, path), {})
 
     @classmethod
     def gone(cls, message):

@@ -375,9 +375,10 @@ class Store(object):
                 meta.pop(field, None)
             if _key(obj)[1] in self._data[gr].get(_key(obj)[0], {}):
                 raise ApiError.already_exists(gr[0], gr[1], meta["name"])
+            # the uid exists before the strategy runs: some defaults derive from it (a Job's selector)
+            meta["uid"] = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
             rtype.strategy.prepare_create(self, obj)
             rtype.strategy.validate(self, obj, None)
-            meta["uid"] = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
             meta["creationTimestamp"] = self.clock.timestamp()
             if rtype.strategy.tracks_generation:
                 meta["generation"] = 1
