@@ -11,6 +11,7 @@ is kept when nothing else in them changed.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import shutil
@@ -184,7 +185,7 @@ def _write_evidence(writer, plan, product_dir, context):
         if not entry.result:
             continue
         path = os.path.join(product_dir, rp.evidence_path(entry.req.id))
-        text, before = _dated(path, lambda date, entry=entry: rp.render_evidence(entry, context, date))
+        text, before = _dated(path, functools.partial(rp.render_evidence, entry, context))
         writer.write(path, text, before)
         paths.append(path)
     return paths

@@ -576,7 +576,7 @@ def _evidence_lines(items):
 
 
 def _evidence_body(kind, content):
-    if kind == "table" and isinstance(content, list) and content:
+    if kind == "table" and _is_table(content):
         return _table(content)
     if isinstance(content, str):
         text = content
@@ -591,6 +591,13 @@ def _evidence_body(kind, content):
     return lines + (["", note] if note else [])
 
 
+def _is_table(content):
+    """A list of row mappings, or a list of rows (lists) whose first row is the header."""
+    if not isinstance(content, list) or not content:
+        return False
+    return all(isinstance(row, dict) for row in content) or all(isinstance(row, list) for row in content)
+
+
 def _table(rows):
     if all(isinstance(row, dict) for row in rows):
         columns = []
@@ -598,7 +605,7 @@ def _table(rows):
             columns.extend(key for key in row if key not in columns)
         body = [[row.get(column, "") for column in columns] for row in rows]
     else:
-        columns, body = list(rows[0]), [list(row) if isinstance(row, (list, tuple)) else [row] for row in rows[1:]]
+        columns, body = rows[0], rows[1:]
     trimmed = len(body) > MAX_EXCERPT_LINES
     body = body[:MAX_EXCERPT_LINES]
     lines = ["| %s |" % " | ".join(_cell(column) for column in columns), "|" + " --- |" * len(columns)]

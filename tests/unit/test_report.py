@@ -181,6 +181,19 @@ def test_evidence_file_content(tmp_path):
     assert rf.collection_version() not in ("", "unknown")
 
 
+def test_table_evidence_shapes(tmp_path):
+    res = result("gang_scheduling")
+    res["evidence"] = [{"title": "rows", "kind": "table", "content": [["node", "gpus"], ["gpu-1", 8], ["gpu-2", "a|b"]]},
+                       {"title": "preformatted", "kind": "table", "content": "NAME   GPUS\ngpu-1  8"},
+                       {"title": "not rows", "kind": "table", "content": [1, 2]}]
+    out = run(tmp_path, results=[res])
+    with open(out["evidence_files"][0]) as handle:
+        text = handle.read()
+    assert "### rows\n\n| node | gpus |\n| --- | --- |\n| gpu-1 | 8 |\n| gpu-2 | a\\|b |\n" in text
+    assert "### preformatted\n\n```text\nNAME   GPUS\ngpu-1  8\n```" in text
+    assert "### not rows\n\n```text\n[\n  1,\n  2\n]\n```" in text
+
+
 def test_junit_has_one_testcase_per_requirement(tmp_path):
     results = [result("gang_scheduling"), result("robust_controller", "Partially Implemented", notes="webhook missing"),
                result("ai_inference", "Not Implemented"), result("gpu_sharing", "Not Implemented"),
