@@ -110,8 +110,11 @@ class TypeInfo(object):
         return info[2], info[3]
 
     def map_atomic(self, names):
-        if self.schema is None or (names and names[0] == "metadata"):
+        if names and names[0] == "metadata":
             return False
+        if self.schema is None:
+            # LabelSelectors are atomic structs; a Service's selector is a plain (granular) map
+            return bool(names) and names[-1] == "selector" and self.kind != "Service"
         node = self._schema_at(names) or {}
         return node.get("x-kubernetes-map-type") == "atomic"
 

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from . import discovery, openapi, patch as patching, subresources, tables
+from . import discovery, openapi, patch as patching, protobuf, subresources, tables
 from .admission import Admission
 from .aggregator import Aggregator
 from .errors import ApiError
@@ -122,6 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise
 
     def _dispatch(self):
+        self._body = None  # the handler lives as long as the (kept-alive) connection
         self.server.api.handle(self)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
@@ -244,6 +245,8 @@ class ApiServer(object):
             req.close_connection = True
 
     def _handle(self, req):
+        if req.command in ("POST", "PUT", "PATCH", "DELETE"):
+            req.read_body()  # always consumed, so an early error cannot leave bytes on a kept-alive connection
         split = urlsplit(req.path)
         path = unquote(split.path) or "/"
         query = parse_qs(split.query, keep_blank_values=True)
@@ -557,6 +560,8 @@ class ApiServer(object):
     def _decode(self, req, ctx, content_type=None):
         raw = req.read_body()
         content_type = (content_type or req.headers.get("Content-Type") or JSON).split(";")[0].strip()
+        if content_type == protobuf.MEDIA_TYPE:
+            return protobuf.decode(raw)
         try:
             if content_type in ("application/yaml", "application/apply-patch+yaml"):
                 body = yaml.safe_load(raw.decode() or "null")
@@ -621,11 +626,13 @@ class ApiServer(object):
             self.admission.validate(ctx, "CREATE", prepared, None)
         return self.store.create(ctx.gr, stored_form, dry_run=ctx.dry_run)
 
-    def admit_and_update(self, ctx, new, old, force=False):
-        """Update to a request-version object `new` (old is the stored object)."""
+    def admit_and_update(self, ctx, new, old, force=False, applied=False):
+        """Update to a request-version object `new` (old is the stored object). `applied`: the managed
+        fields were already worked out by server-side apply."""
         self._field_validation(ctx, new)
         stored_form = ctx.rtype.convert_in(new, ctx.version)
-        stored_form = self.fields.on_update(stored_form, old, ctx)
+        if not applied:
+            stored_form = self.fields.on_update(stored_form, old, ctx)
         stored_form = self.admission.mutate(ctx, "UPDATE", stored_form, old)
         status = "status" if ctx.subresource == "status" else None
         if self.admission.has_validating(ctx, "UPDATE", stored_form, old):
@@ -688,7 +695,7 @@ class ApiServer(object):
                 patched["metadata"]["name"] = ctx.name
                 self._check_namespace(ctx, patched["metadata"])
             try:
-                return self.admit_and_update(ctx, patched, current), False
+                return self.admit_and_update(ctx, patched, current, applied=apply), False
             except ApiError as exc:
                 if exc.code == 409 and exc.reason == "Conflict" and \
                         patched["metadata"].get("resourceVersion") == current["metadata"]["resourceVersion"] and \
