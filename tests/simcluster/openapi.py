@@ -7,8 +7,8 @@
 * Custom resources carry their openAPIV3Schema as a component, so `kubectl explain` works for them.
   Built-in types carry no component schemas: kubectl then computes strategic merge patches from its
   compiled-in types, exactly as it does against servers whose spec it cannot use.
-* /openapi/v2 is served as JSON only when asked for JSON; the protobuf form kubectl asks for is not
-  produced (404), and kubectl falls back to the v3 documents.
+* /openapi/v2 is an empty document (protobuf when asked for it, as kubectl and helm do): clients that fall
+  back to it (for kinds the v3 index does not list) find no schemas and leave validation to the server.
 """
 from __future__ import annotations
 
@@ -136,7 +136,21 @@ def document(store, path, query, accept=""):
         else:
             doc = None
         return None if doc is None else json.dumps(doc).encode()
-    if path == "/openapi/v2" and "json" in (accept or "") and "protobuf" not in (accept or ""):
+    if path == "/openapi/v2":
+        if "protobuf" in (accept or ""):
+            return V2_PROTOBUF, V2_PROTOBUF_TYPE
         return json.dumps({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "unversioned"},
                            "paths": {}, "definitions": {}}).encode()
     return None
+
+
+def _pb_string(number, text):
+    data = text.encode()
+    return bytes([number << 3 | 2, len(data)]) + data
+
+
+# An empty OpenAPI v2 document in gnostic's protobuf form (swagger=1, info=2 {title=1, version=2}, paths=8):
+# clients that fall back to v2 find no schemas there and leave validation to the server.
+_V2_INFO = _pb_string(1, "Kubernetes") + _pb_string(2, "unversioned")
+V2_PROTOBUF = _pb_string(1, "2.0") + bytes([2 << 3 | 2, len(_V2_INFO)]) + _V2_INFO + bytes([8 << 3 | 2, 0])
+V2_PROTOBUF_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"

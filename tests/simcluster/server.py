@@ -303,7 +303,8 @@ class ApiServer(object):
         doc = openapi.document(self.store, path, query, req.headers.get("Accept"))
         if doc is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        return req.send_body(200, doc, JSON, [("Vary", "Accept")])
+        body, content_type = doc if isinstance(doc, tuple) else (doc, JSON)
+        return req.send_body(200, body, content_type, [("Vary", "Accept")])
 
     def _remote_groups(self):
         return self.aggregator.groups()
