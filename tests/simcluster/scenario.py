@@ -35,6 +35,21 @@ ACCELERATOR_RESOURCES = {
 }
 
 
+class KubeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # pylint: disable=too-many-ancestors
+    """YAML as Kubernetes reads it: like SafeLoader (libyaml when available, it is much faster on the
+    big CRDs), but a bare `=` is a string, not YAML 1.1's `value` type that PyYAML cannot build."""
+
+
+KubeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:value"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def load_all(data):
+    """Every document of a YAML stream (bytes or str), read as Kubernetes reads it."""
+    return list(yaml.load_all(data, Loader=KubeLoader))
+
+
 class ScenarioError(ValueError):
     """A scenario that cannot be loaded; the message names the file and the fix."""
 
@@ -76,7 +91,7 @@ def _read_yaml(path):
     if path.endswith(".gz"):
         data = gzip.decompress(data)
     try:
-        return list(yaml.safe_load_all(data))
+        return load_all(data)
     except yaml.YAMLError as exc:
         raise ScenarioError("%s is not valid YAML: %s" % (path, exc))
 

@@ -27,6 +27,7 @@ from . import discovery, openapi, patch as patching, protobuf, subresources, tab
 from .admission import Admission
 from .aggregator import Aggregator
 from .errors import ApiError
+from .scenario import load_all
 from .rbac import Authenticator, Authorizer, review_attributes, review_user
 from .selectors import parse_field_selector, parse_label_selector, selector_to_string
 
@@ -565,7 +566,8 @@ class ApiServer(object):
             return protobuf.decode(raw)
         try:
             if content_type in ("application/yaml", "application/apply-patch+yaml"):
-                body = yaml.safe_load(raw.decode() or "null")
+                docs = load_all(raw.decode() or "null")
+                body = docs[0] if docs else None
             else:
                 body = json.loads(raw.decode() or "null")
         except (ValueError, yaml.YAMLError) as exc:
