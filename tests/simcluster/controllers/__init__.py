@@ -1,13 +1,6 @@
-"""Simulated controllers (controller-manager, scheduler, kubelet). Placeholder until they land."""
+"""Simulated controllers: controller-manager, scheduler, kubelet (see manager.py and each module)."""
 from __future__ import annotations
 
+from .manager import ControllerManager
 
-class ControllerManager(object):
-    def __init__(self, sim):
-        self.sim = sim
-
-    def start(self):
-        pass
-
-    def stop(self):
-        pass
+__all__ = ["ControllerManager"]
