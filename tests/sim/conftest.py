@@ -86,7 +86,7 @@ class Raw(object):
     def __init__(self, sim, user=None):
         import ssl
         self.sim = sim
-        self.context = ssl.create_default_context(cadata=sim.ca_pem.decode())
+        self.context = ssl.create_default_context(cadata=sim.ca_pem)
         self.token = sim.user(user)["token"]
 
     def __call__(self, method, path, body=None, headers=None, token=None):

@@ -212,7 +212,8 @@ class SimCluster(object):
 
     @property
     def ca_pem(self):
-        return self.certs.ca_pem if self.certs else None
+        """The cluster CA certificate in PEM (str), what kube-root-ca.crt and clients trust."""
+        return self.certs.ca_pem.decode() if self.certs else None
 
     def user(self, name=None):
         """The scenario user called `name` (default: the first, the kubeconfig's user)."""

@@ -163,6 +163,14 @@ def _check_started(pod, container, previous):
                                    % (container, pod_name, waiting.get("reason", "ContainerCreating")))
 
 
+def _running(runtime, pod, container):
+    """Is the container still running (the runtime knows best; else the kubelet's status says)?"""
+    if hasattr(runtime, "container_running"):
+        return runtime.container_running(pod["metadata"]["namespace"], pod["metadata"]["name"], container)
+    entry = _container_state(pod, container)
+    return not (entry and (entry.get("state") or {}).get("terminated"))
+
+
 def _log(server, req, ctx):
     _require(req, "GET", "HEAD")
     if ctx.rtype.gr != ("", "pods"):
@@ -201,8 +209,7 @@ def _follow(server, req, ctx, container, text, since):
         if current.startswith(sent) and len(current) > len(sent):
             req.write_chunk(current[len(sent):].encode())
         sent = current
-        entry = _container_state(pod, container) if pod else None
-        if pod is None or (entry and (entry.get("state") or {}).get("terminated")):
+        if pod is None or not _running(server.sim.runtime, pod, container):
             return
         if req.client_gone():
             raise ConnectionResetError("log client went away")
