@@ -1,0 +1,56 @@
+"""helm 4 installs, upgrades and uninstalls the real upstream charts on the simulated cluster.
+
+The charts go into one fresh cluster, in an order that works on a real cluster too: Kueue last, since its
+webhooks (failurePolicy Fail) reject Deployments and Jobs elsewhere while its own pod is not serving.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from conftest import FIXTURES
+
+CHARTS = [
+    ("kube-prometheus-stack", "monitoring", []),
+    ("dcgm-exporter", "gpu-monitoring", []),          # needs the ServiceMonitor CRD from the stack above
+    ("kuberay-operator", "kuberay", []),
+    ("gateway-helm", "envoy-gateway-system", []),
+    ("prometheus-adapter", "monitoring", []),
+    ("gpu-operator", "gpu-operator", []),
+    ("nvidia-dra-driver-gpu", "nvidia-dra-driver", ["--set", "gpuResourcesEnabledOverride=true"]),
+    ("kueue", "kueue-system", []),
+]
+
+
+@pytest.mark.slow
+def test_install_upgrade_uninstall_upstream_charts(make_sim, tools):
+    sim = make_sim(speed=50)
+    kubectl, helm = tools(sim)
+    for chart, namespace, values in CHARTS:
+        out = helm("install", chart, os.path.join(FIXTURES, "charts", chart), "-n", namespace, "--create-namespace",
+                   *values, timeout=300)
+        assert "STATUS: deployed" in out.stdout, (chart, out.stdout, out.stderr)
+    releases = {r["name"]: r for r in json.loads(helm("list", "-A", "-o", "json").stdout)}
+    assert {name for name, _, _ in CHARTS} <= set(releases)
+    assert all(r["status"] == "deployed" for r in releases.values())
+    # what the charts created is really there (CRDs established, workloads stored)
+    crd = kubectl.json("get", "crd", "prometheuses.monitoring.coreos.com")
+    assert {c["type"]: c["status"] for c in crd["status"]["conditions"]}["Established"] == "True"
+    assert kubectl.json("get", "deployment", "kueue-controller-manager", "-n", "kueue-system")["spec"]["replicas"] >= 1
+    assert kubectl.json("get", "servicemonitor", "dcgm-exporter", "-n", "gpu-monitoring")["kind"] == "ServiceMonitor"
+    # the release record is a helm.sh/release.v1 Secret, written by helm's typed (protobuf) client
+    secrets = kubectl.json("get", "secrets", "-n", "kuberay", "-l", "owner=helm")["items"]
+    assert [s["type"] for s in secrets] == ["helm.sh/release.v1"]
+
+    out = helm("upgrade", "kuberay-operator", os.path.join(FIXTURES, "charts", "kuberay-operator"), "-n", "kuberay",
+               "--set", "replicas=2", timeout=300)
+    assert "STATUS: deployed" in out.stdout and "REVISION: 2" in out.stdout
+    operator = kubectl.json("get", "deployment", "-n", "kuberay", "-l", "app.kubernetes.io/name=kuberay-operator")
+    assert [d["spec"]["replicas"] for d in operator["items"]] == [2]
+
+    assert "uninstalled" in helm("uninstall", "prometheus-adapter", "-n", "monitoring", timeout=300).stdout
+    remaining = kubectl.json("get", "deployments", "-n", "monitoring",
+                             "-l", "app.kubernetes.io/instance=prometheus-adapter")
+    assert remaining["items"] == []
