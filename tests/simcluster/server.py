@@ -85,6 +85,8 @@ class _TLSServer(ThreadingHTTPServer):
 
     def get_request(self):
         sock, addr = super().get_request()
+        # headers and body go out in separate writes: without NODELAY, Nagle + delayed ACK add 40 ms
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         tls = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         with self.conn_lock:
             self.connections.add(tls)
