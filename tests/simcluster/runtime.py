@@ -757,9 +757,11 @@ class Runtime(object):
         name = posixpath.basename(argv[0]) if argv else ""
         profile = proc.profile
         if name in SHELL_NAMES and (profile.shell or not profile.known):
+            proc.handles_term = False       # PID 1 without a SIGTERM handler: killed after the grace period
             return self._shell_program(proc), None
         if name and (is_builtin(name) and name not in ("cd", "exit", "export", "set", "eval", ".") or
                      self.find_command(name, proc) is not None) and not self._app_entrypoint(proc, argv[0]):
+            proc.handles_term = False
             return self._command_program(proc), None
         for pattern, factory in self._apps:
             if fnmatch.fnmatchcase(image_repository(proc.container.get("image")), pattern):

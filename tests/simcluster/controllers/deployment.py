@@ -90,6 +90,7 @@ class DeploymentController(Controller):
                 created = True
             else:
                 new_rs = self._sync_revision(deploy, new_rs, old)
+            deploy = self._annotate_revision(deploy, new_rs)
             if (spec.get("strategy") or {}).get("type") == "Recreate":
                 new_rs = self._recreate(deploy, new_rs, old)
             else:
@@ -148,6 +149,15 @@ class DeploymentController(Controller):
         fresh = copy.deepcopy(new_rs)
         fresh["metadata"].setdefault("annotations", {})[REVISION] = str(top + 1)
         return self.store.update(REPLICASETS, fresh)
+
+    def _annotate_revision(self, deploy, new_rs):
+        """The deployment carries the revision of its current ReplicaSet (what rollout history shows)."""
+        revision = str(_revision(new_rs))
+        if (deploy["metadata"].get("annotations") or {}).get(REVISION) == revision:
+            return deploy
+        fresh = copy.deepcopy(deploy)
+        fresh["metadata"].setdefault("annotations", {})[REVISION] = revision
+        return self.store.update(DEPLOYMENTS, fresh)
 
     def _max_surge(self, deploy):
         spec = deploy.get("spec") or {}

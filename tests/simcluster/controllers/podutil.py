@@ -314,13 +314,29 @@ def pod_from_template(template, owner, api_version, kind, name=None, generate_na
 
 
 def template_for_compare(template, drop_labels=()):
-    """A template without the labels a controller adds, for "does this revision match" checks."""
-    template = copy.deepcopy(template or {})
+    """A template without the labels a controller adds, for "does this revision match" checks.
+
+    Null values and empty objects are dropped: in the API's Go types `"creationTimestamp": null` (which
+    kubectl rollout undo sends) and an absent field decode to the same zero value."""
+    template = _drop_empty(copy.deepcopy(template or {}))
     labels = (template.get("metadata") or {}).get("labels")
     if labels:
         for key in drop_labels:
             labels.pop(key, None)
     return template
+
+
+def _drop_empty(value):
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            item = _drop_empty(item)
+            if item is not None and item != {}:
+                out[key] = item
+        return out
+    if isinstance(value, list):
+        return [_drop_empty(item) for item in value]
+    return value
 
 
 def int_or_percent(value, total, round_up):

@@ -108,19 +108,23 @@ class StatefulSetController(Controller):
         return int((strategy.get("rollingUpdate") or {}).get("partition", 0) or 0)
 
     def _rolling_update(self, sts, pods, wanted, update_rev):
+        """From the highest ordinal down to the partition: replace the first pod of an old revision,
+        then wait for each replaced pod to be Running and Ready before going further down (as the
+        real controller; a Parallel set does not wait for the others to be healthy first)."""
         strategy = (sts.get("spec") or {}).get("updateStrategy") or {}
         if strategy.get("type") == "OnDelete":
-            return
-        current = [pods.get(o) for o in wanted]
-        if any(p is None or p["metadata"].get("deletionTimestamp") or not _running_ready(p) for p in current):
             return
         partition = self._partition(sts)
         for ordinal in sorted(wanted, reverse=True):
             if ordinal < partition:
-                break
-            pod = pods[ordinal]
+                return
+            pod = pods.get(ordinal)
+            if pod is None or pod["metadata"].get("deletionTimestamp"):
+                return
             if (pod["metadata"].get("labels") or {}).get(REVISION_LABEL) != update_rev:
                 self._delete(sts, pod)
+                return
+            if not _running_ready(pod):
                 return
 
     def _create(self, sts, ordinal, revision):
