@@ -110,12 +110,12 @@ def test_selectors_and_unsupported_field_labels(raw, namespace):
     assert [i["metadata"]["name"] for i in items] == ["b"]
     status, body = raw.json("GET", base + "?fieldSelector=spec.bogus%3D1")
     assert status == 400 and body["message"] == "field label not supported: spec.bogus"
-    status, _ = raw.json("GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dgpu-0,status.phase%3DRunning")
+    status, _unused = raw.json("GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dgpu-0,status.phase%3DRunning")
     assert status == 200
 
 
 def _watch_events(raw, path):
-    status, _, data = raw("GET", path)
+    status, _unused, data = raw("GET", path)
     assert status == 200
     return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
 
@@ -189,7 +189,7 @@ def test_dra_claims_convert_between_v1beta1_and_v1beta2(raw, namespace):
     claim = {"apiVersion": "resource.k8s.io/v1beta1", "kind": "ResourceClaim", "metadata": {"name": "gpu"},
              "spec": {"devices": {"requests": [{"name": "g", "deviceClassName": "gpu.nvidia.com",
                                                 "allocationMode": "ExactCount", "count": 1}]}}}
-    status, _ = raw.json("POST", "/apis/resource.k8s.io/v1beta1/namespaces/%s/resourceclaims" % namespace, claim)
+    status, _unused = raw.json("POST", "/apis/resource.k8s.io/v1beta1/namespaces/%s/resourceclaims" % namespace, claim)
     assert status == 201
     status, v1beta2 = raw.json("GET", "/apis/resource.k8s.io/v1beta2/namespaces/%s/resourceclaims/gpu" % namespace)
     assert v1beta2["apiVersion"] == "resource.k8s.io/v1beta2"

@@ -147,7 +147,7 @@ def test_defaults_and_pruning_and_strict_field_validation(ray_cluster):
 def test_deleting_a_crd_stops_serving_it(ray_cluster):
     raw = Raw(ray_cluster)
     assert raw("POST", "/apis/ray.io/v1/namespaces/default/rayclusters", RAYCLUSTER)[0] == 201
-    status, _ = raw.json("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/rayclusters.ray.io")
+    status, _unused = raw.json("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/rayclusters.ray.io")
     assert status == 200
     status, body = raw.json("GET", "/apis/ray.io/v1/namespaces/default/rayclusters/rc")
     assert status == 404 and body["reason"] == "NotFound"

@@ -33,7 +33,7 @@ def test_install_upgrade_uninstall_upstream_charts(make_sim, tools):
                    *values, timeout=300)
         assert "STATUS: deployed" in out.stdout, (chart, out.stdout, out.stderr)
     releases = {r["name"]: r for r in json.loads(helm("list", "-A", "-o", "json").stdout)}
-    assert {name for name, _, _ in CHARTS} <= set(releases)
+    assert {name for name, _unused, _unused in CHARTS} <= set(releases)
     assert all(r["status"] == "deployed" for r in releases.values())
     # what the charts created is really there (CRDs established, workloads stored)
     crd = kubectl.json("get", "crd", "prometheuses.monitoring.coreos.com")

@@ -178,7 +178,7 @@ class Admission(object):
         versions = hook.get("admissionReviewVersions") or ["v1"]
         if "v1" not in versions:
             review["apiVersion"] = "admission.k8s.io/v1beta1"
-        status, _, body = self.sim.runtime.http(
+        status, _unused, body = self.sim.runtime.http(
             pod, target_port, "POST", path, "timeout=%ds" % timeout,
             {"Content-Type": "application/json", "Accept": "application/json"}, json.dumps(review).encode())
         if status != 200:

@@ -52,8 +52,8 @@ class Aggregator(object):
     def _resource_list(self, apiservice):
         spec = apiservice["spec"]
         try:
-            status, _, body = self._call(apiservice, "GET", "/apis/%s/%s" % (spec["group"], spec["version"]), "",
-                                         {"Accept": "application/json"}, b"")
+            path = "/apis/%s/%s" % (spec["group"], spec["version"])
+            status, _unused, body = self._call(apiservice, "GET", path, "", {"Accept": "application/json"}, b"")
         except RouteError:
             return None
         if status != 200:

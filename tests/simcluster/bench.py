@@ -67,7 +67,7 @@ def load(nodes, pods):
 
 def _timed(fn, samples):
     times = []
-    for _ in range(samples):
+    for _unused in range(samples):
         began = time.monotonic()
         fn()
         times.append(time.monotonic() - began)

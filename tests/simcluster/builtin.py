@@ -113,7 +113,7 @@ def check_name(causes, name, style, path="metadata.name"):
 
 
 def check_qualified_name(causes, key, path):
-    prefix, _, name = key.rpartition("/")
+    prefix, _unused, name = key.rpartition("/")
     if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
         causes.invalid(path, key, "prefix part " + SUBDOMAIN_MSG)
     if not name or len(name) > 63 or not QUALIFIED_NAME.match(name):
@@ -384,7 +384,7 @@ class PodStrategy(MetaStrategy):
         containers = (spec.get("containers") or []) + (spec.get("initContainers") or [])
         if any(m.get("mountPath") == mount_path for c in containers for m in c.get("volumeMounts") or []):
             return
-        name = "kube-api-access-" + "".join(store.rng.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+        name = "kube-api-access-" + "".join(store.rng.choice("bcdfghjklmnpqrstvwxz2456789") for _unused in range(5))
         spec.setdefault("volumes", []).append({"name": name, "projected": {"defaultMode": 420, "sources": [
             {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
             {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},

@@ -29,7 +29,7 @@ import uuid
 import jsonschema
 from jsonschema import validators
 
-from .builtin import Causes, MetaStrategy, go_repr, _sorted_versions
+from .builtin import MetaStrategy, go_repr, _sorted_versions
 from .errors import ApiError
 from .store import ResourceType
 
@@ -239,8 +239,8 @@ def _render(error):
     if kw == "type":
         expected = val if isinstance(val, str) else ",".join(val)
         actual = json_type(inst)
-        return (path, 'Invalid value: "%s": %s in body must be of type %s: "%s"' % (actual, path or "body", expected,
-                                                                                   actual), "FieldValueTypeInvalid")
+        message = 'Invalid value: "%s": %s in body must be of type %s: "%s"' % (actual, path or "body", expected, actual)
+        return (path, message, "FieldValueTypeInvalid")
     if kw == "enum":
         return (path, "Unsupported value: %s: supported values: %s" % (go_repr(inst), ", ".join(
             go_repr(v) for v in val)), "FieldValueNotSupported")
@@ -250,11 +250,11 @@ def _render(error):
         return (path, "Too long: may not be more than %d bytes" % val, "FieldValueTooLong")
     if kw == "maxItems":
         return (path, "Too many: %d: must have at most %d items" % (len(inst), val), "FieldValueTooMany")
+    or_equal_min = "" if error.schema.get("exclusiveMinimum") else "or equal to "
+    or_equal_max = "" if error.schema.get("exclusiveMaximum") else "or equal to "
     detail = {
-        "minimum": lambda: "should be greater than %s%s" % ("" if error.schema.get("exclusiveMinimum")
-                                                           else "or equal to ", _num(val)),
-        "maximum": lambda: "should be less than %s%s" % ("" if error.schema.get("exclusiveMaximum")
-                                                        else "or equal to ", _num(val)),
+        "minimum": lambda: "should be greater than %s%s" % (or_equal_min, _num(val)),
+        "maximum": lambda: "should be less than %s%s" % (or_equal_max, _num(val)),
         "pattern": lambda: "should match '%s'" % val,
         "minLength": lambda: "should be at least %d chars long" % val,
         "minItems": lambda: "should have at least %d items" % val,

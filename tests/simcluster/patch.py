@@ -239,7 +239,7 @@ def _reorder(items, order, key):
     wanted = [o.get(key) if key and isinstance(o, dict) else json.dumps(o, sort_keys=True) for o in order]
     ranked = [(wanted.index(ident(item)) if ident(item) in wanted else len(wanted) + n, item)
               for n, item in enumerate(items)]
-    return [item for _, item in sorted(ranked, key=lambda pair: pair[0])]
+    return [item for _unused, item in sorted(ranked, key=lambda pair: pair[0])]
 
 
 # ----------------------------------------------------------------------------------------- field sets
@@ -301,7 +301,7 @@ def value_at(obj, path):
     """The value at a field path, or a sentinel when absent."""
     cur = obj
     for element in path:
-        kind, _, text = element.partition(":")
+        kind, _unused, text = element.partition(":")
         if kind == "f":
             if not isinstance(cur, dict) or text not in cur:
                 return _MISSING
@@ -327,18 +327,21 @@ def value_at(obj, path):
 _MISSING = object()
 
 
+def _key_matches(item, want):
+    return isinstance(item, dict) and all(item.get(k, DEFAULT_KEY_VALUES.get(k)) == v for k, v in want.items())
+
+
 def remove_path(obj, path):
     """Delete the field (or list item) at `path` from obj in place; missing paths are ignored."""
     parent = value_at(obj, path[:-1]) if len(path) > 1 else obj
     if parent is _MISSING:
         return
-    kind, _, text = path[-1].partition(":")
+    kind, _unused, text = path[-1].partition(":")
     if kind == "f" and isinstance(parent, dict):
         parent.pop(text, None)
     elif kind == "k" and isinstance(parent, list):
         want = json.loads(text)
-        parent[:] = [i for i in parent if not (isinstance(i, dict) and
-                                              all(i.get(k, DEFAULT_KEY_VALUES.get(k)) == v for k, v in want.items()))]
+        parent[:] = [i for i in parent if not _key_matches(i, want)]
     elif kind == "v" and isinstance(parent, list):
         want = json.loads(text)
         parent[:] = [i for i in parent if i != want]
@@ -352,6 +355,7 @@ def to_fields_v1(paths):
         node = root
         for element in path:
             node = node.setdefault(element, {})
+
     def mark(node, prefix):
         for key, child in node.items():
             path = prefix + (key,)
@@ -385,7 +389,7 @@ def path_string(path):
     """structured-merge-diff's Path.String(): .spec.containers[name="x"].image"""
     out = []
     for element in path:
-        kind, _, text = element.partition(":")
+        kind, _unused, text = element.partition(":")
         if kind == "f":
             out.append("." + text)
         elif kind == "k":
@@ -539,7 +543,7 @@ class FieldManager(object):
         """Server-side apply onto an existing object; raises the real 409 on conflicts."""
         self._check_applied(applied, live, ctx)
         info = TypeInfo(ctx.rtype, ctx.version)
-        applied = {k: v for k, v in applied.items()}
+        applied = dict(applied)
         applied["metadata"] = {k: v for k, v in (applied.get("metadata") or {}).items() if k != "managedFields"}
         applied_set = self._owned_set(ctx, applied, info)
         pairs = self._sets(self._entries(live))
@@ -556,8 +560,8 @@ class FieldManager(object):
             merged = dict(live, status=apply_merge(live.get("status") or {}, applied.get("status") or {}, info,
                                                    ("status",)))
         else:
-            body = {k: v for k, v in applied.items() if not (k == "status" and
-                                                              ctx.rtype.strategy.has_status_subresource)}
+            drop_status = ctx.rtype.strategy.has_status_subresource
+            body = {k: v for k, v in applied.items() if not (k == "status" and drop_status)}
             merged = apply_merge(live, body, info)
         merged["metadata"] = dict(merged["metadata"])
         mine = next(((e, p) for e, p in pairs if self._same(e, ctx.field_manager, "Apply", ctx.subresource)), None)

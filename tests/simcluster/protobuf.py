@@ -80,7 +80,7 @@ class _Field(object):
 
     def __init__(self, raw):
         self.name, self.number, self.type, self.type_name, self.repeated = "", 0, 0, "", False
-        for number, _, value in fields(raw):
+        for number, _unused, value in fields(raw):
             if number == 1:
                 self.name = value.decode()
             elif number == 3:
@@ -108,7 +108,7 @@ def _parse_message(raw, prefix, out):
     name = ""
     pending = []
     message = None
-    for number, _, value in fields(raw):
+    for number, _unused, value in fields(raw):
         if number == 1:
             name = value.decode()
             message = _Message(prefix + name)
@@ -117,7 +117,7 @@ def _parse_message(raw, prefix, out):
         elif number == 3:
             pending.append(("nested", value))
         elif number == 7:
-            message_options = dict((n, v) for n, _, v in fields(value))
+            message_options = dict((n, v) for n, _unused, v in fields(value))
             pending.append(("options", message_options))
     for kind, value in pending:
         if kind == "field":
@@ -133,7 +133,7 @@ def _parse_message(raw, prefix, out):
 def _parse_file(raw, out):
     package = ""
     messages = []
-    for number, _, value in fields(raw):
+    for number, _unused, value in fields(raw):
         if number == 2:
             package = value.decode()
         elif number == 4:
@@ -174,7 +174,7 @@ class Registry(object):
             return cls._instance
 
     def message_for(self, api_version, kind):
-        group, _, version = api_version.rpartition("/")
+        group, _unused, version = api_version.rpartition("/")
         short = group.split(".")[0] if group else "core"
         candidates = ["k8s.io.api.%s.%s.%s" % (short, version, kind), _META + kind]
         if group == "meta.k8s.io":
@@ -189,7 +189,7 @@ class Registry(object):
 
 def _time(message_fields):
     seconds = nanos = 0
-    for number, _, value in message_fields:
+    for number, _unused, value in message_fields:
         if number == 1:
             seconds = _signed(value, 64)
         elif number == 2:
@@ -222,7 +222,7 @@ def _signed(value, bits):
 def _special(name, raw):
     """JSON value for Kubernetes' special message types, or a marker that `name` is not special."""
     if name == "k8s.io.apimachinery.pkg.api.resource.Quantity":
-        return next((v.decode() for n, _, v in fields(raw) if n == 1), "0")
+        return next((v.decode() for n, _unused, v in fields(raw) if n == 1), "0")
     if name in (_META + "Time", _META + "MicroTime"):
         stamp = _time(fields(raw))
         if stamp is None:
@@ -232,12 +232,12 @@ def _special(name, raw):
             return when.strftime("%Y-%m-%dT%H:%M:%S") + ".%06dZ" % (nanos // 1000)
         return when.strftime("%Y-%m-%dT%H:%M:%SZ")
     if name == _META + "Duration":
-        return _go_duration(next((_signed(v, 64) for n, _, v in fields(raw) if n == 1), 0))
+        return _go_duration(next((_signed(v, 64) for n, _unused, v in fields(raw) if n == 1), 0))
     if name == "k8s.io.apimachinery.pkg.util.intstr.IntOrString":
-        parts = {n: v for n, _, v in fields(raw)}
+        parts = {n: v for n, _unused, v in fields(raw)}
         return parts.get(3, b"").decode() if parts.get(1) == 1 else _signed(parts.get(2, 0), 32)
     if name in ("k8s.io.apimachinery.pkg.runtime.RawExtension", _META + "FieldsV1"):
-        raw_json = next((v for n, _, v in fields(raw) if n == 1), b"")
+        raw_json = next((v for n, _unused, v in fields(raw) if n == 1), b"")
         return json.loads(raw_json) if raw_json else None
     return _NOT_SPECIAL
 
@@ -317,9 +317,9 @@ def decode(body):
     except OSError as exc:
         raise ApiError(415, "UnsupportedMediaType", "protobuf bodies cannot be read here (%s); send JSON" % exc)
     type_meta, raw = {}, b""
-    for number, _, value in fields(body[len(MAGIC):]):
+    for number, _unused, value in fields(body[len(MAGIC):]):
         if number == 1:
-            type_meta = {n: v.decode() for n, _, v in fields(value)}
+            type_meta = {n: v.decode() for n, _unused, v in fields(value)}
         elif number == 2:
             raw = value
     api_version, kind = type_meta.get(1, ""), type_meta.get(2, "")

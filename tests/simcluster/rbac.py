@@ -171,7 +171,7 @@ class Authorizer(object):
 
     def check(self, user, attrs):
         """Raise the real 403 Forbidden when RBAC denies the request."""
-        allowed, _ = self.authorize(user, attrs)
+        allowed, _unused = self.authorize(user, attrs)
         if allowed:
             return
         if "path" in attrs:
@@ -185,7 +185,7 @@ class Authorizer(object):
         if "system:masters" in user["groups"]:
             resource_rules.append({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})
             non_resource_rules.append({"verbs": ["*"], "nonResourceURLs": ["*"]})
-        for _, rules in self._applicable(user, namespace):
+        for _unused, rules in self._applicable(user, namespace):
             for rule in rules:
                 if rule.get("nonResourceURLs"):
                     non_resource_rules.append({"verbs": rule.get("verbs") or [],

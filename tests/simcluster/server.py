@@ -186,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
     def client_gone(self):
         """True when the client closed a streaming connection (it never sends on a watch)."""
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
+            readable, _unused, _unused = select.select([self.connection], [], [], 0)
         except (OSError, ValueError):
             return True
         return bool(readable)
@@ -465,8 +465,8 @@ class ApiServer(object):
     def _list(self, req, ctx):
         label, field = self._selectors(ctx)
         limit = int(ctx.q("limit") or 0) or None
-        items, list_rv, token, remaining = self.store.list(ctx.gr, ctx.namespace, label, field, limit,
-                                                          ctx.q("continue") or None)
+        continue_token = ctx.q("continue") or None
+        items, list_rv, token, remaining = self.store.list(ctx.gr, ctx.namespace, label, field, limit, continue_token)
         meta = {"resourceVersion": str(list_rv)}
         if token:
             meta["continue"] = token
@@ -481,8 +481,8 @@ class ApiServer(object):
                    "items": [tables.partial(o) for o in items]}
             return req.send_body(200, dumps(doc))
         head = dumps({"kind": ctx.rtype.list_kind, "apiVersion": ctx.api_version, "metadata": meta})
-        body = b"".join((head[:-1], b',"items":[', b",".join(self.obj_bytes(ctx.rtype, ctx.version, o)
-                                                              for o in items), b"]}"))
+        item_bytes = b",".join(self.obj_bytes(ctx.rtype, ctx.version, o) for o in items)
+        body = b"".join((head[:-1], b',"items":[', item_bytes, b"]}"))
         req.send_body(200, body)
 
     # ------------------------------------------------------------------------------- watch
@@ -501,7 +501,7 @@ class ApiServer(object):
         req.start_chunked(200, JSON)
         try:
             if rv_param in (None, "", "0") or initial:
-                items, cur, _, _ = self.store.list(ctx.gr, ctx.namespace, label, field)
+                items, cur, _unused, _unused = self.store.list(ctx.gr, ctx.namespace, label, field)
                 for obj in items:
                     self._write_event(req, ctx, "ADDED", obj)
                 if initial and bookmarks:
@@ -614,8 +614,7 @@ class ApiServer(object):
         if not unknown:
             return
         if ctx.field_validation == "Strict":
-            raise ApiError.bad_request("strict decoding error: " + ", ".join('unknown field "%s"' % u
-                                                                               for u in unknown))
+            raise ApiError.bad_request("strict decoding error: " + ", ".join('unknown field "%s"' % u for u in unknown))
         ctx.warnings.extend('unknown field "%s"' % u for u in unknown)
 
     def admit_and_create(self, ctx, obj):
@@ -683,7 +682,7 @@ class ApiServer(object):
                 raise ApiError.bad_request("the body of the request must be an object for an apply patch")
             if isinstance(body.get("metadata"), dict):
                 self._check_namespace(ctx, body["metadata"])
-        for _ in range(5):
+        for _unused in range(5):
             current = self.store.try_get(ctx.gr, ctx.namespace, ctx.name)
             if current is None:
                 if not apply:
@@ -765,7 +764,7 @@ class ApiServer(object):
     def _delete_collection(self, req, ctx):
         if "deletecollection" not in ctx.rtype.verbs:
             raise ApiError.method_not_allowed()
-        grace, propagation, _ = self._delete_options(req, ctx)
+        grace, propagation, _unused = self._delete_options(req, ctx)
         label, field = self._selectors(ctx)
         items = list(self.store.list(ctx.gr, ctx.namespace, label, field)[0])
         deleted = []
@@ -773,8 +772,8 @@ class ApiServer(object):
             meta = obj["metadata"]
             try:
                 self.admission.validate_delete(ctx, obj)
-                out, _ = self.store.delete(ctx.gr, meta.get("namespace"), meta["name"], propagation=propagation,
-                                           grace_period=grace, dry_run=ctx.dry_run)
+                out, _unused = self.store.delete(ctx.gr, meta.get("namespace"), meta["name"],
+                                                 propagation=propagation, grace_period=grace, dry_run=ctx.dry_run)
             except ApiError as exc:
                 if exc.code == 404:
                     continue
@@ -839,7 +838,7 @@ def _media_params(media):
     parts = [p.strip() for p in media.split(";")]
     params = {"type": parts[0]}
     for part in parts[1:]:
-        key, _, value = part.partition("=")
+        key, _unused, value = part.partition("=")
         params[key.strip()] = value.strip()
     return params
 

@@ -107,8 +107,8 @@ def _scale(server, req, ctx):
             new_scale = apply_patch(content_type, scale, body, TypeInfo(ctx.rtype, ctx.version))
     replicas = (new_scale.get("spec") or {}).get("replicas")
     if not isinstance(replicas, int) or replicas < 0:
-        raise ApiError.invalid("autoscaling", "Scale", ctx.name, [("spec.replicas", "Invalid value: %r: must be "
-                                                                 "greater than or equal to 0" % (replicas,))])
+        message = "Invalid value: %r: must be greater than or equal to 0" % (replicas,)
+        raise ApiError.invalid("autoscaling", "Scale", ctx.name, [("spec.replicas", message)])
     expected_rv = (new_scale.get("metadata") or {}).get("resourceVersion")
     if expected_rv and expected_rv != current["metadata"]["resourceVersion"]:
         raise ApiError.conflict(ctx.rtype.group, ctx.rtype.resource, ctx.name, "the object has been modified; please "
@@ -252,8 +252,8 @@ def _proxy(server, req, ctx):
     status, resp_headers, body = server.sim.runtime.http(pod, target_port, req.command, path, query, headers,
                                                          req.read_body() if req.command not in ("GET", "HEAD")
                                                          else b"")
-    extra = [(k, v) for k, v in (resp_headers or {}).items() if k.lower() not in ("content-type", "content-length",
-                                                                                   "transfer-encoding", "connection")]
+    hop = ("content-type", "content-length", "transfer-encoding", "connection")
+    extra = [(k, v) for k, v in (resp_headers or {}).items() if k.lower() not in hop]
     req.send_body(status, body or b"", (resp_headers or {}).get("Content-Type", "text/plain"), extra)
 
 
@@ -273,7 +273,7 @@ def _binding(server, req, ctx):
     target = (body or {}).get("target") or {}
     if not target.get("name"):
         raise ApiError.invalid("", "Binding", ctx.name, [("target.name", "Required value", "FieldValueRequired")])
-    for _ in range(5):
+    for _unused in range(5):
         pod = server.store.get(ctx.gr, ctx.namespace, ctx.name)
         if (pod.get("spec") or {}).get("nodeName"):
             raise ApiError.conflict("", "pods/binding", ctx.name, "pod %s is already assigned to node \"%s\""

@@ -134,7 +134,7 @@ def _job_row(obj, clock):
 def _simple(fields):
     """A printer from (column, getter) pairs; getters take (obj, clock)."""
     def row(obj, clock):
-        return [obj["metadata"]["name"]] + [getter(obj, clock) for _, getter in fields] + [_age(obj, clock)]
+        return [obj["metadata"]["name"]] + [getter(obj, clock) for _unused, getter in fields] + [_age(obj, clock)]
     return row
 
 
@@ -170,8 +170,8 @@ _SIMPLE = {
                                      ("StorageClass", _spec("storageClassName", ""))],
     ("apps", "replicasets"): [("Desired", _spec("replicas")), ("Current", _status("replicas")),
                               ("Ready", _status("readyReplicas"))],
-    ("apps", "statefulsets"): [("Ready", lambda o, c: "%d/%d" % ((o.get("status") or {}).get("readyReplicas", 0),
-                                                                (o.get("spec") or {}).get("replicas", 0)))],
+    ("apps", "statefulsets"): [("Ready", lambda o, c: "%d/%d" % (_status("readyReplicas")(o, c),
+                                                                 _spec("replicas")(o, c)))],
     ("apps", "daemonsets"): [("Desired", _status("desiredNumberScheduled")),
                              ("Current", _status("currentNumberScheduled")), ("Ready", _status("numberReady")),
                              ("Up-to-date", _status("updatedNumberScheduled")),
@@ -199,8 +199,9 @@ def _apiservice_service(obj):
 def _apiservice_available(obj):
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Available":
-            return cond.get("status") if cond.get("status") == "True" else "%s (%s)" % (cond.get("status"),
-                                                                                       cond.get("reason", ""))
+            if cond.get("status") == "True":
+                return "True"
+            return "%s (%s)" % (cond.get("status"), cond.get("reason", ""))
     return "Unknown"
 
 
@@ -210,7 +211,7 @@ def _columns_for(rtype, version):
         return PRINTERS[key]
     if key in _SIMPLE:
         fields = _SIMPLE[key]
-        return [NAME] + [_col(name) for name, _ in fields] + [AGE], _simple(fields)
+        return [NAME] + [_col(name) for name, _unused in fields] + [AGE], _simple(fields)
     if key == ("apiextensions.k8s.io", "customresourcedefinitions"):
         return [NAME, _col("Created At", "date")], \
             lambda o, c: [o["metadata"]["name"], o["metadata"].get("creationTimestamp")]
