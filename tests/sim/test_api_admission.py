@@ -16,8 +16,8 @@ def _webhook(name, policy, selector):
 
 
 def _namespace(raw, name, labels):
-    assert raw.json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                  "metadata": {"name": name, "labels": labels}})[0] == 201
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+    assert raw.json("POST", "/api/v1/namespaces", namespace)[0] == 201
 
 
 def _configmap(raw, namespace, name):
