@@ -29,7 +29,7 @@ from .aggregator import Aggregator
 from .errors import ApiError
 from .scenario import load_all
 from .rbac import Authenticator, Authorizer, review_attributes, review_user
-from .selectors import parse_field_selector, parse_label_selector, selector_to_string
+from .selectors import parse_field_selector, parse_label_selector
 
 JSON = "application/json"
 NON_RESOURCE_PREFIXES = ("/version", "/healthz", "/livez", "/readyz", "/openapi", "/api", "/apis", "/metrics",
@@ -932,7 +932,3 @@ def _sar_status(allowed, reason):
     if reason:
         status["reason"] = reason
     return status
-
-
-def scale_selector(selector):
-    return selector_to_string(selector) if isinstance(selector, dict) else (selector or "")

@@ -7,14 +7,13 @@ Logs and proxies delegate to the simulated container runtime (`sim.runtime.logs`
 from __future__ import annotations
 
 import copy
+import json
 import time
 
-from .clock import parse_timestamp
 from .errors import ApiError
+from .patch import TypeInfo, apply_patch
 from .routing import RouteError, pod_ready, resolve_service
 from .selectors import label_selector_predicate, selector_to_string
-
-SCALE_PATHS = {"spec": ".spec.replicas", "status": ".status.replicas", "selector": None}
 
 
 def serve(server, req, ctx):
@@ -99,7 +98,6 @@ def _scale(server, req, ctx):
     if req.command == "PUT":
         new_scale = body
     else:
-        from .patch import TypeInfo, apply_patch
         content_type = (req.headers.get("Content-Type") or "").split(";")[0].strip()
         if content_type == "application/apply-patch+yaml":
             new_scale = dict(scale, spec=dict(scale["spec"], **((body or {}).get("spec") or {})))
@@ -341,10 +339,4 @@ def _success():
 
 
 def _dumps(obj):
-    import json
     return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def age_seconds(clock, timestamp):
-    when = parse_timestamp(timestamp)
-    return None if when is None else clock.now() - when
