@@ -54,3 +54,14 @@ def test_install_upgrade_uninstall_upstream_charts(make_sim, tools):
     remaining = kubectl.json("get", "deployments", "-n", "monitoring",
                              "-l", "app.kubernetes.io/instance=prometheus-adapter")
     assert remaining["items"] == []
+
+
+def test_install_with_wait_returns_once_the_workloads_are_ready(make_sim, tools):
+    """helm 4's --wait watches the release's objects (kstatus) until the controllers report them ready."""
+    sim = make_sim(speed=50)
+    kubectl, helm = tools(sim)
+    out = helm("install", "kuberay-operator", os.path.join(FIXTURES, "charts", "kuberay-operator"), "-n", "kuberay",
+               "--create-namespace", "--wait", "--timeout", "120s", timeout=200)
+    assert "STATUS: deployed" in out.stdout
+    deployments = kubectl.json("get", "deployments", "-n", "kuberay")["items"]
+    assert [(d["status"].get("readyReplicas"), d["status"].get("observedGeneration")) for d in deployments] == [(1, 1)]
