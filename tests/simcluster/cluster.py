@@ -18,6 +18,7 @@ import threading
 import time
 
 from . import scenario as scenario_mod
+from .accelerators import install as install_accelerators
 from .builtin import builtin_types
 from .clock import Clock
 from .controllers import ControllerManager
@@ -97,6 +98,7 @@ class SimCluster(object):
         self.crds = CRDRegistry(self)
         self.runtime = Runtime(self)
         self.controllers = ControllerManager(self)
+        install_accelerators(self)   # GPUs, device plugin, DRA driver, DCGM exporter (tests/simcluster/accelerators)
 
     # ------------------------------------------------------------------------------- logging
     def log(self, msg):

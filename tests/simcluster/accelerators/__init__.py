@@ -1,0 +1,62 @@
+"""Simulated accelerators: GPUs, the NVIDIA device plugin, the NVIDIA DRA driver, the container toolkit and
+the DCGM exporter, plugged into the simulator through its extension points.
+
+`install(sim)` is called once the SimCluster has its runtime and controller manager, before `start()`:
+
+  runtime     device provider (toolkit.Toolkit.provide), commands nvidia-smi / dcgmproftester /
+              gpu-kubelet-plugin, the DCGM exporter app for */dcgm-exporter images
+  scheduler   the DynamicResources plugin (dra.DraPlugin)
+  controllers device-plugin capacity + GPU assignments, the DRA driver (DeviceClasses, ResourceSlices),
+              the resourceclaim controller
+
+Behaviour follows the components' real semantics as described in each module; scenario switches live
+under `settings.accelerators` (acceptEnvvarWhenUnprivileged) and `settings.runtime.deviceIsolation`.
+"""
+from __future__ import annotations
+
+from . import dcgm, dra, toolkit
+from .deviceplugin import DeviceManager, DevicePluginController
+from .inventory import Inventory
+
+
+class Accelerators(object):
+    """Everything install() wires up, reachable as `sim.accelerators` for tests and debugging."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.inventory = Inventory(sim.scenario)
+        self.devices = DeviceManager(self.inventory)
+        self.dra_state = dra.DraState()
+        self.toolkit = toolkit.Toolkit(sim, self.inventory, self.devices, self.dra_state)
+        self.exporter = dcgm.Exporter(sim, self.inventory, self.users)
+
+    def users(self, node):
+        """{gpu index: (namespace, pod, container)} of the GPUs in use on `node` (device plugin and DRA)."""
+        out = dict(self.devices.users(node))
+        for device_name, (namespace, pod) in dra.users(self.dra_state, node).items():
+            gpu = self.inventory.by_device_name(node, device_name)
+            if gpu is not None and gpu.index not in out:
+                out[gpu.index] = (namespace, pod, "")
+        return out
+
+
+def install(sim):
+    """Wire the simulated accelerators into `sim` (idempotent); returns the Accelerators object.
+
+    Meant to run before `sim.start()` (cluster.py does it); on a started cluster the controllers start at
+    once and sync what is already there."""
+    existing = getattr(sim, "accelerators", None)
+    if existing is not None:
+        return existing
+    acc = Accelerators(sim)
+    sim.accelerators = acc
+    runtime = sim.runtime
+    runtime.register_device_provider(acc.toolkit.provide)
+    toolkit.register(runtime, acc.inventory)
+    runtime.register_app(dcgm.IMAGE_PATTERN, acc.exporter.app)
+    manager = sim.controllers
+    manager.scheduler.register_plugin(dra.DraPlugin(manager, acc.dra_state))
+    manager.add_controller(DevicePluginController(manager, acc.inventory, acc.devices))
+    manager.add_controller(dra.DraDriverController(manager, acc.dra_state, acc.inventory))
+    manager.add_controller(dra.ClaimController(manager, acc.dra_state, acc.inventory))
+    return acc

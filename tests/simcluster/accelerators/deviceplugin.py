@@ -1,0 +1,199 @@
+"""The NVIDIA device plugin and the kubelet's device manager, as far as GPUs go.
+
+* Capacity: a node advertises `nvidia.com/gpu` in capacity/allocatable only while a device-plugin pod
+  (the GPU operator's `nvidia-device-plugin-daemonset`, or the standalone chart's pods) is Running on it;
+  without one the resource is absent, as on a real node whose plugin never registered. A scenario
+  describes a running cluster: nodes that a device-plugin DaemonSet targets when the simulator starts
+  keep the capacity the scenario declares until their plugin pod has run (or gone), so there is no
+  window in which a freshly started "conformant" cluster lacks GPUs.
+* Allocation: when a container that requests `nvidia.com/gpu` starts, the device manager hands it that
+  many free GPUs of its node (lowest index first) and remembers the assignment per pod uid and container,
+  so restarts keep their GPUs. Assignments are released as soon as the pod is terminal or deleted.
+
+The release happens in the store subscription (a dictionary update under this module's own lock, which
+is never held while calling the store), so a GPU freed by a finished pod is free for the next one at once.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+
+from ..controllers import podutil
+from ..controllers.manager import NODES, PODS, Controller
+from .inventory import CUDA_VERSION, DRIVER_VERSION
+
+RESOURCE = "nvidia.com/gpu"
+DAEMONSETS = ("apps", "daemonsets")
+DEVICE_PLUGIN_LABELS = (("app", "nvidia-device-plugin-daemonset"), ("app.kubernetes.io/name", "nvidia-device-plugin"))
+TERMINAL = ("Succeeded", "Failed")
+
+
+def is_device_plugin_pod(pod):
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return any(labels.get(k) == v for k, v in DEVICE_PLUGIN_LABELS)
+
+
+def gpu_request(container):
+    res = container.get("resources") or {}
+    value = (res.get("limits") or {}).get(RESOURCE, (res.get("requests") or {}).get(RESOURCE))
+    try:
+        return int(str(value)) if value is not None else 0
+    except ValueError:
+        return 0
+
+
+def pod_done(pod):
+    return pod is None or bool((pod.get("metadata") or {}).get("deletionTimestamp")) or \
+        (pod.get("status") or {}).get("phase") in TERMINAL
+
+
+class DeviceManager(object):
+    """GPU assignments of the device-plugin path: node -> {(pod uid, container): [gpu indices]}."""
+
+    def __init__(self, inventory):
+        self.inventory = inventory
+        self._lock = threading.Lock()
+        self._assigned = {}
+        self._owners = {}            # pod uid -> (namespace, name)
+
+    def allocate(self, pod, container):
+        """GPUs for a starting container (by its nvidia.com/gpu request); [] when it asks for none."""
+        want = gpu_request(container)
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not want or not node:
+            return []
+        meta = pod["metadata"]
+        key = (meta.get("uid"), container["name"])
+        gpus = self.inventory.gpus(node)
+        with self._lock:
+            table = self._assigned.setdefault(node, {})
+            if key not in table:
+                used = set(i for indices in table.values() for i in indices)
+                free = [g.index for g in gpus if g.index not in used]
+                table[key] = free[:want]
+                self._owners[meta.get("uid")] = (meta.get("namespace"), meta["name"])
+            indices = list(table[key])
+        return [g for g in gpus if g.index in indices]
+
+    def release(self, uid, when):
+        """Forget a pod's assignments; its GPUs stop any load it ran."""
+        freed = []
+        with self._lock:
+            self._owners.pop(uid, None)
+            for node, table in self._assigned.items():
+                for key in [k for k in table if k[0] == uid]:
+                    freed.extend((node, i) for i in table.pop(key))
+        for node, index in freed:
+            for gpu in self.inventory.gpus(node):
+                if gpu.index == index:
+                    self.inventory.stop_load(gpu.uuid, when)
+
+    def users(self, node):
+        """{gpu index: (namespace, pod, container)} of the GPUs assigned on `node`."""
+        with self._lock:
+            out = {}
+            for (uid, container), indices in (self._assigned.get(node) or {}).items():
+                owner = self._owners.get(uid)
+                if owner:
+                    for index in indices:
+                        out[index] = (owner[0], owner[1], container)
+            return out
+
+
+class DevicePluginController(Controller):
+    """Keeps each GPU node's nvidia.com/gpu capacity in step with its device-plugin pod, adds the
+    CUDA labels GPU feature discovery sets, and releases GPU assignments of finished pods."""
+
+    name = "accelerators-device-plugin"
+
+    def __init__(self, manager, inventory, devices):
+        super(DevicePluginController, self).__init__(manager)
+        self.inventory = inventory
+        self.devices = devices
+        self.routes = {PODS: self._on_pod, NODES: self._on_node}
+        self._grace = set()
+
+    def initial_keys(self):
+        nodes = list(self.inventory.nodes())
+        self._grace = set(n for n in nodes if self._targeted(n))
+        return nodes
+
+    def _targeted(self, node_name):
+        """Does a device-plugin DaemonSet want a pod on this node (selector, affinity, taints)?"""
+        node = self.read(NODES, None, node_name)
+        if node is None or DAEMONSETS not in self.store.types:
+            return False
+        for ds in self.store.list(DAEMONSETS)[0]:
+            template = (ds.get("spec") or {}).get("template") or {}
+            if not is_device_plugin_pod(template):
+                continue
+            pod = {"spec": template.get("spec") or {}}
+            if podutil.matches_node_selector_and_affinity(pod, node) and podutil.untolerated_taint(
+                    pod["spec"].get("tolerations"), podutil.effective_taints(node)) is None:
+                return True
+        return False
+
+    def _on_pod(self, event):
+        pod = event.obj
+        if event.type == "DELETED" or pod_done(pod):
+            self.devices.release(pod["metadata"].get("uid"), self.clock.now())
+        for obj in (event.old, event.obj):
+            if obj is not None and is_device_plugin_pod(obj):
+                node = (obj.get("spec") or {}).get("nodeName")
+                if node:
+                    if event.type == "DELETED" or pod_done(obj):
+                        self._grace.discard(node)
+                    self.enqueue(node)
+
+    def _on_node(self, event):
+        name = event.obj["metadata"]["name"]
+        if name in self.inventory.nodes() and event.type != "DELETED":
+            self.enqueue(name)
+
+    def _plugin_running(self, node):
+        for namespace, name in list(self.manager.index.pods_by_node.get(node, ())):
+            pod = self.read(PODS, namespace, name)
+            if pod is not None and is_device_plugin_pod(pod) and not pod["metadata"].get("deletionTimestamp") \
+                    and (pod.get("status") or {}).get("phase") == "Running":
+                return True
+        return False
+
+    def reconcile(self, key):
+        node = self.read(NODES, None, key)
+        if node is None:
+            return
+        gpus = self.inventory.gpus(key)
+        running = self._plugin_running(key)
+        if running:
+            self._grace.discard(key)
+        want = str(len(gpus)) if gpus and (running or key in self._grace) else None
+        self._sync_labels(node, gpus)
+        node = self.read(NODES, None, key)
+        status = node.get("status") or {}
+        if (status.get("capacity") or {}).get(RESOURCE) == want and (status.get("allocatable") or {}).get(RESOURCE) == want:
+            return
+        fresh = copy.deepcopy(node)
+        for field in ("capacity", "allocatable"):
+            table = fresh.setdefault("status", {}).setdefault(field, {})
+            if want is None:
+                table.pop(RESOURCE, None)
+            else:
+                table[RESOURCE] = want
+        self.store.update(NODES, fresh, subresource="status")
+        self.manager.scheduler.retry()
+
+    def _sync_labels(self, node, gpus):
+        if not gpus:
+            return
+        major, minor, rev = DRIVER_VERSION.split(".")
+        cc_major, cc_minor = gpus[0].info["cc"].split(".")
+        want = {"nvidia.com/cuda.driver-version.full": DRIVER_VERSION, "nvidia.com/cuda.driver-version.major": major,
+                "nvidia.com/cuda.driver-version.minor": minor, "nvidia.com/cuda.driver-version.revision": rev,
+                "nvidia.com/cuda.runtime-version.full": CUDA_VERSION, "nvidia.com/gpu.family": gpus[0].info["family"],
+                "nvidia.com/gpu.compute.major": cc_major, "nvidia.com/gpu.compute.minor": cc_minor}
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        if all(labels.get(k) == v for k, v in want.items()):
+            return
+        fresh = copy.deepcopy(node)
+        fresh["metadata"].setdefault("labels", {}).update(want)
+        self.store.update(NODES, fresh)
