@@ -3,7 +3,8 @@ podFailurePolicy and TTL, read back through kubectl and the Python client."""
 from __future__ import annotations
 
 from simcluster.clock import parse_timestamp
-from simcluster.controllers.testing import batch, condition, core, events_for, pods, pods_version, wait_for, watch_pods
+from simcluster.controllers.testing import (batch, condition, core, events_for, pods, pods_version, wait_for, wait_until,
+                                            watch_pods)
 
 JOB = """
 apiVersion: batch/v1
@@ -19,8 +20,8 @@ spec:
 
 
 def _job(kubectl, ns, name, script, spec="backoffLimit: 6", restart="Never"):
-    kubectl("apply", "-n", ns, "-f", "-", stdin=JOB % {"name": name, "spec": spec, "script": script,
-                                                         "restart": restart})
+    manifest = JOB % {"name": name, "spec": spec, "script": script, "restart": restart}
+    kubectl("apply", "-n", ns, "-f", "-", stdin=manifest)
 
 
 def _finished(sim, ns, name):
@@ -87,8 +88,8 @@ def test_indexed_job_gives_each_pod_its_index(sim_cluster, kubectl, namespace):
 
 def test_suspended_job_has_no_pods_until_resumed(sim_cluster, kubectl, namespace):
     _job(kubectl, namespace, "later", "echo ran", spec="suspend: true")
-    job = wait_for(lambda: (lambda j: j if condition(j, "Suspended") else None)(
-        batch(sim_cluster).read_namespaced_job("later", namespace)), "the Suspended condition")
+    job = wait_until(lambda: batch(sim_cluster).read_namespaced_job("later", namespace),
+                     lambda j: condition(j, "Suspended"), "the Suspended condition")
     suspended = condition(job, "Suspended")
     assert (suspended.status, suspended.reason, suspended.message) == ("True", "JobSuspended", "Job suspended")
     # the controller has processed the job (the condition proves it) and started nothing
@@ -107,8 +108,8 @@ def test_suspending_a_running_job_stops_its_pods(sim_cluster, kubectl, namespace
     wait_for(lambda: len([p for p in pods(sim_cluster, namespace) if p.status.phase == "Running"]) == 2,
              "two running pods")
     kubectl("patch", "job/long", "-n", namespace, "--type=merge", "-p", '{"spec":{"suspend":true}}')
-    job = wait_for(lambda: (lambda j: j if j.status.active is None and condition(j, "Suspended") else None)(
-        batch(sim_cluster).read_namespaced_job("long", namespace)), "no active pods")
+    job = wait_until(lambda: batch(sim_cluster).read_namespaced_job("long", namespace),
+                     lambda j: j.status.active is None and condition(j, "Suspended"), "no active pods")
     assert job.status.start_time is None
     # the shell as PID 1 ignores SIGTERM: the pods stay Terminating until the grace period ends
     wait_for(lambda: pods(sim_cluster, namespace) == [], "the pods to be gone")

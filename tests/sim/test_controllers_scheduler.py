@@ -20,8 +20,8 @@ spec:
 
 
 def _pod(kubectl, ns, name, extra="", resources="{}", app="x"):
-    kubectl("apply", "-n", ns, "-f", "-", stdin=POD % {"name": name, "extra": extra, "resources": resources,
-                                                         "app": app})
+    manifest = POD % {"name": name, "extra": extra, "resources": resources, "app": app}
+    kubectl("apply", "-n", ns, "-f", "-", stdin=manifest)
 
 
 def _unschedulable(sim, ns, name):
@@ -117,7 +117,7 @@ def _add_gpu_node(sim, name, gpus):
 
 def test_gpu_capacity_fit_and_retry_when_freed(make_sim, tools):
     sim = make_sim(speed=50)
-    kubectl, _ = tools(sim)
+    kubectl = tools(sim)[0]
     ns = new_namespace(sim)
     _add_gpu_node(sim, "gpu-test", 4)
     select = "nodeSelector: {example.com/test-node: gpu-test}"
@@ -141,7 +141,7 @@ def test_gpu_capacity_fit_and_retry_when_freed(make_sim, tools):
 
 def test_cordoned_and_not_ready_nodes(make_sim, tools):
     sim = make_sim(speed=50)
-    kubectl, _ = tools(sim)
+    kubectl = tools(sim)[0]
     ns = new_namespace(sim)
     kubectl("cordon", "cpu-0")
     status = api_client(sim).sanitize_for_serialization(core(sim).read_node("cpu-1"))["status"]
@@ -176,7 +176,7 @@ class _LabelPlugin(object):
 
 def test_plugins_filter_and_reserve(make_sim, tools):
     sim = make_sim(speed=50)
-    kubectl, _ = tools(sim)
+    kubectl = tools(sim)[0]
     ns = new_namespace(sim)
     plugin = _LabelPlugin()
     sim.controllers.scheduler.register_plugin(plugin)

@@ -204,7 +204,7 @@ def _ds_settled(sim, ns, name, desired):
 
 def test_daemonset_follows_taints_selectors_and_nodes(make_sim, tools):
     sim = make_sim(speed=50)
-    kubectl, _ = tools(sim)
+    kubectl = tools(sim)[0]
     ns = new_namespace(sim)
     _apply(kubectl, ns, DAEMONSET % {"name": "plain", "extra": ""})
     _apply(kubectl, ns, DAEMONSET % {"name": "gpu", "extra": "nodeSelector: {node.kubernetes.io/pool: gpu}\n"

@@ -896,8 +896,13 @@ class Runtime(object):
         fs.add("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
         fs.add("/etc/group", "root:x:0:\nnogroup:x:65534:\n")
         for name, (major, minor) in (("null", (1, 3)), ("zero", (1, 5)), ("random", (1, 8)), ("urandom", (1, 9)),
-                                     ("tty", (5, 0)), ("full", (1, 7))):
+                                     ("tty", (5, 0)), ("full", (1, 7)), ("ptmx", (5, 2))):
             fs.add("/dev/" + name, kind="chardev", major=major, minor=minor)
+        for directory in ("/dev/pts", "/dev/mqueue", "/dev/fd"):
+            fs.mkdir(directory)
+        for name in ("core", "stdin", "stdout", "stderr"):
+            fs.add("/dev/" + name, "")
+        fs.add(container.get("terminationMessagePath") or "/dev/termination-log", "")
         for device in devices:
             if device.get("path"):
                 fs.add(device["path"], kind="chardev", major=int(device.get("major", 195)),

@@ -65,6 +65,14 @@ def wait_for(predicate, what, timeout=DEFAULT_TIMEOUT, interval=0.05):
         time.sleep(interval)
 
 
+def wait_until(fetch, check, what, timeout=DEFAULT_TIMEOUT):
+    """Poll `fetch()` until `check(value)` holds; return that value (see wait_for)."""
+    def probe():
+        value = fetch()
+        return (value,) if check(value) else None
+    return wait_for(probe, what, timeout)[0]
+
+
 def pods(sim, ns, selector=None):
     return core(sim).list_namespaced_pod(ns, label_selector=selector).items
 
