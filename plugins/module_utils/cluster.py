@@ -343,8 +343,8 @@ class Cluster(object):
         kubeconfig = auth.get("kubeconfig")
         if isinstance(kubeconfig, str) and not os.path.exists(os.path.expanduser(kubeconfig)):
             raise ConnectionConfigError("kubeconfig file %s does not exist: set the kubeconfig option (or "
-                                        "K8S_AUTH_KUBECONFIG) to the path of a readable kubeconfig file"
-                                        % kubeconfig)
+                                        "K8S_AUTH_KUBECONFIG) to the path of a readable kubeconfig file (Ansible "
+                                        "masks the path: kubernetes.core marks the option no_log)" % kubeconfig)
         try:
             client = get_api_client(**auth)
         except (ApiException, Urllib3HTTPError) as err:

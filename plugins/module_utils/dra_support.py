@@ -249,6 +249,11 @@ def _job_pod(cluster, namespace, job_name):
     return None
 
 
+def hold_seconds(opts):
+    """How long probe containers keep their claim after printing: several polls, at least 10 s."""
+    return int(max(10, 5 * opts.wait_sleep))
+
+
 def probe(cluster, opts, facts, deadline):
     """Run the allocation and CEL probes; returns the outcome dict judge() reads (never raises for an
     unmet requirement; cluster errors such as 403 propagate)."""
@@ -272,7 +277,8 @@ def probe(cluster, opts, facts, deadline):
                                                         [cel_equals(plan["domain"], plan["attribute"], impossible)])]
         for name, requests in templates.items():
             cluster.create(api_version, "resourceclaimtemplates", claim_template(version, name, requests), ns.name)
-        script = pr.probe_script(entry)
+        # Claims generated for a pod go away once it is done, so the job holds its claim a few polls long.
+        script = "%s; sleep %d" % (pr.probe_script(entry), hold_seconds(opts))
         claim_ref = [{"name": "gpu", "resourceClaimTemplateName": "aic-one"}]
         pod_spec = pr.pod_manifest("aic-dra-job", [pr.container("probe", opts.probe_image, script, claims=["gpu"])],
                                    opts, entry, resource_claims=claim_ref)
@@ -409,7 +415,7 @@ def _functional(res, probe_out, entry):
         res.finding("CEL selector matching no device keeps the pod Pending", held,
                     "unbound for %ss (window %ss), unschedulable=%s%s" % (
                         none["observed_seconds"], none["window"], none["unschedulable"],
-                        "; FailedScheduling: %s" % none["failed_scheduling"][0] if none["failed_scheduling"] else ""))
+                        "; FailedScheduling: %s" % none["failed_scheduling"][-1] if none["failed_scheduling"] else ""))
     else:
         res.finding("CEL selectors (beyond counts)", None, "no string attribute on the devices to select by")
     return allocated and ran, cel_ok

@@ -27,6 +27,7 @@ CHECK_ARG_SPEC = {
     "vendor": {"type": "str", "default": "nvidia", "choices": list(acc.VENDOR_CHOICES)},
 }
 
+LISTING_MARK = "LISTING_EXIT: "
 RESULT_FOUND = "ACCELERATOR_FOUND"
 RESULT_MISSING = "ACCELERATOR_MISSING"
 PROBE_LABEL = "k8s-ai-conformance/probe"

@@ -121,8 +121,13 @@ def plan(cluster, facts, entry):
 
 
 def _pods(facts, the_plan, opts, entry):
-    """(pod manifests, tests) for the plan. Tests: [{id, mechanism, kind, pods: [(pod, container)]}]."""
+    """(pod manifests, tests) for the plan. Tests: [{id, mechanism, kind, checks: [(pod, container, expected)]}].
+
+    T3's pods keep running after printing (until their namespace is deleted): two pods only prove
+    anything about sharing while both hold their accelerator at the same time.
+    """
     script = pr.probe_script(entry)
+    holding = "%s; sleep %d" % (script, opts.wait_timeout + 120)
     image = opts.probe_image
     resource = entry["resources"][0]
     dra = facts["dra"]
@@ -148,11 +153,11 @@ def _pods(facts, the_plan, opts, entry):
     for mech in mechanisms:
         short = "dp" if mech == "device-plugin" else "dra"
 
-        def one(name, node=None, mech=mech):
+        def one(name, node=None, mech=mech, text=script):
             if mech == "device-plugin":
-                return pr.pod_manifest(name, [pr.container("probe", image, script, limits={resource: 1})], opts, entry,
+                return pr.pod_manifest(name, [pr.container("probe", image, text, limits={resource: 1})], opts, entry,
                                        node=node)
-            return pr.pod_manifest(name, [pr.container("probe", image, script, claims=["gpu"])], opts, entry,
+            return pr.pod_manifest(name, [pr.container("probe", image, text, claims=["gpu"])], opts, entry,
                                    node=node, resource_claims=[{"name": "gpu", "resourceClaimTemplateName": "aic-one"}])
         add("T2", mech, "positive", [one("aic-%s-one" % short)], [("aic-%s-one" % short, "probe", 1)])
         if mech == "device-plugin":
@@ -166,7 +171,8 @@ def _pods(facts, the_plan, opts, entry):
             [(multi["metadata"]["name"], "with", 1), (multi["metadata"]["name"], "without", 0)])
         if the_plan["same_mechanism"] == mech and not the_plan["shared"]:
             names = ["aic-%s-same-a" % short, "aic-%s-same-b" % short]
-            add("T3", mech, "distinct", [one(n, the_plan["same_node"]) for n in names], [(n, "probe", 1) for n in names])
+            add("T3", mech, "distinct", [one(n, the_plan["same_node"], text=holding) for n in names],
+                [(n, "probe", 1) for n in names])
     return pods, tests
 
 
@@ -188,39 +194,48 @@ def probe(cluster, opts, facts, deadline):
             cluster.create("%s/%s" % (dra_mod.GROUP, version), "resourceclaimtemplates", template, ns.name)
         for pod in pods:
             cluster.create("v1", "pods", pod, ns.name)
-        states = {}
-
-        def fetch():
-            for pod in pods:
-                name = pod["metadata"]["name"]
-                if not pr.pod_done(states.get(name)):
-                    states[name] = cluster.get("v1", "pods", name, ns.name)
-            return states
-
+        states, logs = {}, {}
         try:
-            cl.wait_until("the isolation probe pods to finish", fetch,
-                          lambda st: all(pr.pod_done(st.get(p["metadata"]["name"])) for p in pods),
+            cl.wait_until("the isolation probe pods to print their results",
+                          lambda: _poll(cluster, ns.name, pods, states, logs), lambda done: done,
                           opts.wait_timeout, opts.wait_sleep, deadline,
-                          lambda st: "; ".join("%s: %s" % (n, pr.summarize_pod(p)) for n, p in sorted(st.items())
-                                               if not pr.pod_done(p)))
+                          lambda done: "; ".join("%s: %s" % (n, pr.summarize_pod(p)) for n, p in sorted(states.items())
+                                                 if n not in logs))
         except cl.WaitTimeout as err:
             outcome["timed_out"] = str(err)
-        outcome["tests"] = _read_tests(cluster, ns.name, tests, states, entry)
+        outcome["tests"] = _read_tests(tests, states, logs, entry)
     outcome["cleanup"] = ns.cleanup_note
     return outcome
 
 
-def _read_tests(cluster, namespace, tests, states, entry):
+def _poll(cluster, namespace, pods, states, logs):
+    """One round over the probe pods; True once every pod's output is in `logs`.
+
+    A pod's output is taken when it has finished, or while it runs once every container printed its
+    listing's exit status (the pods of T3 keep running)."""
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        if name in logs:
+            continue
+        states[name] = current = cluster.get("v1", "pods", name, namespace)
+        if not pr.pod_started(current):
+            continue
+        texts = {c["name"]: cluster.pod_logs(namespace, name, c["name"]) for c in pod["spec"]["containers"]}
+        if pr.pod_done(current) or all(pr.LISTING_MARK in text for text in texts.values()):
+            logs[name] = texts
+    return len(logs) == len(pods)
+
+
+def _read_tests(tests, states, logs, entry):
     out = []
     for test in tests:
         checks = []
         for pod_name, container, expected in test["checks"]:
             pod = states.get(pod_name)
-            log = cluster.pod_logs(namespace, pod_name, container) if pr.pod_started(pod) else ""
+            log = (logs.get(pod_name) or {}).get(container, "")
             checks.append({"pod": pod_name, "container": container, "expected": expected,
                            "node": (pod or {}).get("spec", {}).get("nodeName"), "state": pr.summarize_pod(pod),
-                           "ran": bool(log) and pr.pod_done(pod), "log": log,
-                           "seen": pr.parse_probe_output(entry, log)})
+                           "ran": pr.LISTING_MARK in log, "log": log, "seen": pr.parse_probe_output(entry, log)})
         out.append(dict(test, checks=checks))
     return out
 

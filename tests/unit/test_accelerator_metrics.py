@@ -144,8 +144,8 @@ def test_no_exporter_is_not_implemented():
 
 
 def test_exporter_that_serves_garbage_is_not_implemented():
-    nodes = {"gpu-0": {"expected": 1, "scrape": node_scrape(error="malformed metrics exposition: not Prometheus "
-                                                                     "text exposition format: line 1 '<html>'")}}
+    error = "malformed metrics exposition: not Prometheus text exposition format: line 1 '<html>'"
+    nodes = {"gpu-0": {"expected": 1, "scrape": node_scrape(error=error)}}
     result = am.judge(facts(nodes), load())
     assert result["status"] == NOT_IMPLEMENTED
     assert "malformed" in result["notes"]

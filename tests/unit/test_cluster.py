@@ -103,6 +103,7 @@ def test_unreachable_api_names_the_url(tmp_path):
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
     with pytest.raises(cl.UnreachableError) as err:
-        cl.Cluster.connect({"kubeconfig": str(path)})
+        # connect() may not touch the network (kubernetes.core caches discovery on disk); version() does
+        cl.Cluster.connect({"kubeconfig": str(path)}).version()
     assert "https://127.0.0.1:9" in str(err.value)
     assert "cannot reach the Kubernetes API" in str(err.value)

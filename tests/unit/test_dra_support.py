@@ -51,7 +51,7 @@ def _template_request(name):
     return template["apiVersion"].split("/")[1], template["spec"]["spec"]["devices"]["requests"][0]
 
 
-@pytest.mark.parametrize("fixture", ["k8s-dra-driver-gpu-v1-gpu-test1.yaml", "k8s-dra-driver-gpu-v1beta1-gpu-test1.yaml"])
+@pytest.mark.parametrize("fixture", ["k8s-dra-driver-gpu-v1-gpu-test1.yaml.txt", "k8s-dra-driver-gpu-v1beta1-gpu-test1.yaml.txt"])
 def test_request_shape_matches_the_nvidia_driver_demo(fixture):
     version, upstream = _template_request(fixture)
     ours = dra.device_request(version, "gpu", "gpu.nvidia.com")
@@ -65,7 +65,7 @@ def test_request_shape_matches_the_nvidia_driver_demo(fixture):
 
 def test_cel_selector_in_the_documented_form():
     # kubernetes.io's example: device.attributes["driver.example.com"].type == "gpu"
-    example = fx.yaml_documents("kubernetes-website-resourceclaimtemplate.yaml")[0]
+    example = fx.yaml_documents("kubernetes-website-resourceclaimtemplate.yaml.txt")[0]
     expression = example["spec"]["spec"]["devices"]["requests"][0]["exactly"]["selectors"][0]["cel"]["expression"]
     ours = dra.cel_equals("driver.example.com", "type", "gpu")
     assert expression.startswith(ours + " &&")
