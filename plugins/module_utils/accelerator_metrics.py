@@ -406,18 +406,21 @@ def _optional_findings(res, facts, entry):
 def _judge_load(res, probe_out, passive_reason):
     if passive_reason:
         res.finding("metrics react to load", None, passive_reason)
-        res.lower_to(PARTIAL, "Whether the metrics react to load was not shown (%s); run in active mode." % passive_reason)
+        _lower(res, "Whether the metrics react to load was not shown (%s); run in active mode." % passive_reason,
+               "per-accelerator metrics are served; their reaction to load was not shown (read-only run)")
         return
     if not probe_out or probe_out.get("skipped"):
         reason = (probe_out or {}).get("skipped", "not run")
         res.finding("metrics react to load", None, "skipped: %s" % reason)
-        res.lower_to(PARTIAL, "Whether the metrics react to load was not shown: %s." % reason)
+        _lower(res, "Whether the metrics react to load was not shown: %s." % reason,
+               "per-accelerator metrics are served; their reaction to load was not shown")
         return
     if probe_out.get("cleanup"):
         res.note(probe_out["cleanup"])
     if probe_out.get("timed_out"):
         res.finding("metrics react to load", False, "load pod did not start: %s" % probe_out.get("pod_state", ""))
-        res.lower_to(PARTIAL, "The load pod did not start (%s)." % probe_out["timed_out"])
+        _lower(res, "The load pod did not start (%s)." % probe_out["timed_out"],
+               "per-accelerator metrics are served; the load probe could not run")
         return
     rise = probe_out.get("rise")
     ok = rise is not None and rise >= UTILIZATION_RISE
@@ -432,8 +435,20 @@ def _judge_load(res, probe_out, passive_reason):
         "identified_by": probe_out.get("identified_by"), "before": probe_out.get("before"),
         "during": probe_out.get("during")}, "yaml")
     if not ok:
-        res.lower_to(PARTIAL, "The utilisation of the load pod's accelerator did not rise by %d points within the "
-                     "load time; the exporter may be stale or not attributing the device." % UTILIZATION_RISE)
+        _lower(res, "The utilisation of the load pod's accelerator did not rise by %d points within the load time; "
+               "the exporter may be stale or not attributing the device." % UTILIZATION_RISE,
+               "per-accelerator metrics are served but did not react to load")
+
+
+def _lower(res, note, summary):
+    """Partially Implemented with `note`; the summary changes only when the verdict did (an earlier, more
+    specific problem keeps its own summary)."""
+    before = res.status
+    res.lower_to(PARTIAL, note)
+    if res.status != before:
+        res.summary = summary
+    else:
+        res.note(note)
 
 
 def _scrape_evidence(res, facts, entry):

@@ -237,16 +237,18 @@ def wait_until(describe, fetch, predicate, timeout, sleep, deadline=None, summar
 class Discovery(object):
     """Which API groups, versions and resources the server serves; fetched once per run."""
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, aggregated=True):
         self._cluster = cluster
         self._groups = {}          # group -> [versions, preferred first]
         self._resources = {}       # (group, version) -> {resource: info}
         self.aggregated = False
-        self._load()
+        self._load(DISCOVERY_ACCEPT if aggregated else "application/json")
 
-    def _load(self):
+    def _load(self, accept):
+        """Aggregated discovery when the server offers it (one answer per root with every resource);
+        otherwise the legacy group list, resources then fetched per group-version on first use."""
         for path, core in (("/api", True), ("/apis", False)):
-            body = self._cluster.get_json(path, headers={"Accept": DISCOVERY_ACCEPT})
+            body = self._cluster.get_json(path, headers={"Accept": accept})
             if body.get("kind") == "APIGroupDiscoveryList":
                 self.aggregated = True
                 self._load_aggregated(body)

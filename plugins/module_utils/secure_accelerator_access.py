@@ -385,9 +385,10 @@ def _judge_probes(res, facts, probe_out, config_leak):
                  "image pulls, taints)." % ", ".join(sorted(set(t["id"] for t in results["inconclusive"]))))
     else:
         res.set(IMPLEMENTED, "containers see exactly the accelerators granted to them")
-    if config_leak:
+    if config_leak and res.status != NOT_IMPLEMENTED:
         res.lower_to(NOT_IMPLEMENTED, "The GPU operator sets %s=true: unprivileged pods may request every GPU "
                      "by environment variable; set it to false." % ENVVAR_SWITCH)
+        res.summary = "the container toolkit accepts NVIDIA_VISIBLE_DEVICES from unprivileged pods"
     return res.to_dict()
 
 

@@ -181,3 +181,13 @@ def test_load_probe_that_could_not_run_is_partial(probe_out, text):
     result = am.judge(facts(), probe_out)
     assert result["status"] == PARTIAL
     assert text in result["notes"]
+
+
+def test_summary_follows_the_verdict_it_explains():
+    passive = am.judge(facts(), passive_reason="mode=passive")
+    assert passive["summary"].endswith("reaction to load was not shown (read-only run)")
+    # an earlier, more specific problem keeps its summary when the load part is also missing
+    nodes = {"gpu-0": {"expected": 2, "scrape": node_scrape()}}
+    partial = am.judge(facts(nodes), passive_reason="mode=passive")
+    assert partial["summary"] == "not every accelerator node serves per-accelerator utilisation and memory metrics"
+    assert "run in active mode" in partial["notes"]
