@@ -81,7 +81,7 @@ def analyze_scrape(entry, scrape):
             pod = _first_label(sample.labels, metrics_cfg["pod_labels"])
             if pod and pod not in info["pods"]:
                 info["pods"].append(pod)
-        kinds[kind] = {"metric": metric, "also": present[1:], "otel": acc.OTEL.get(kind, ""), "by_uuid": by_uuid,
+        kinds[kind] = {"metric": metric, "also": present[1:], "otel": acc.otel_name(entry, metric), "by_uuid": by_uuid,
                        "unlabelled": unlabelled}
     return {"kinds": kinds, "accelerators": accelerators, "metric_count": len(scrape.names())}
 

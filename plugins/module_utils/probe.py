@@ -229,16 +229,6 @@ def summarize_pod(pod):
     return ", ".join(parts)
 
 
-def exit_codes(pod):
-    """{container name: exit code} of terminated containers."""
-    out = {}
-    for cs in (pod or {}).get("status", {}).get("containerStatuses") or []:
-        terminated = (cs.get("state") or {}).get("terminated")
-        if terminated is not None:
-            out[cs.get("name")] = terminated.get("exitCode")
-    return out
-
-
 # --------------------------------------------------------------------------------------------- output
 def text_table(columns, rows):
     """Rows as an aligned plain-text table (evidence kind "table" carries this text)."""

@@ -143,7 +143,7 @@ class Exporter(object):
                                   self.start)
                 return 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}, body.encode()
             if request.path.rstrip("/") == "/health":
-                return 200, {"Content-Type": "text/plain; charset=utf-8"}, b"KO\n" if not gpus else b"OK\n"
+                return 200, {"Content-Type": "text/plain; charset=utf-8"}, b"OK\n"
             return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n"
 
         def program():

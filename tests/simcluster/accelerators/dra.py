@@ -159,12 +159,11 @@ class DraState(object):
                         out.append((spec.get("driver"), (spec.get("pool") or {}).get("name"), device))
             return out
 
-    def taken(self, exclude=()):
-        """{(driver, pool, device)} held by allocated claims (except the claims in `exclude`)."""
+    def taken(self):
+        """{(driver, pool, device)} held by allocated claims."""
         with self.lock:
             return set((r.get("driver"), r.get("pool"), r.get("device"))
-                       for key, claim in self.claims.items() if key not in exclude
-                       for r in allocation_results(claim))
+                       for claim in self.claims.values() for r in allocation_results(claim))
 
     def class_selectors(self, name):
         with self.lock:
