@@ -100,7 +100,10 @@ def _schedulable(nodes):
 
 
 def plan(cluster, facts, entry):
-    """Pods to create: [{"name", "test", "mechanism", "pod": manifest-args}], plus skip notes."""
+    """Where the probes go: `target` (the accelerator node with the most free accelerators; T1 pods are
+    pinned there), `same_node`/`same_mechanism` for T3 (a node with two free device-plugin accelerators,
+    else a DRA node with two devices; None when there is none) and `shared` (time-slicing/MPS nodes,
+    where T3's equal UUIDs would be expected)."""
     nodes = _schedulable(facts["nodes"])
     dra = facts["dra"]
     if not nodes and dra["ready"]:
