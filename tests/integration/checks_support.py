@@ -10,7 +10,6 @@ import io
 import json
 import os
 import subprocess
-import time
 
 from ansible.module_utils.testing import patch_module_args
 
@@ -41,43 +40,12 @@ def start_sim(scenario, directory, **overrides):
     return sim
 
 
-def _daemonsets_ready(sim):
-    items = sim.store.list(("apps", "daemonsets"))[0]
-    for ds in items:
-        status = ds.get("status") or {}
-        desired = status.get("desiredNumberScheduled")
-        if desired is None or status.get("numberReady", 0) < desired:
-            return False
-    return True
-
-
-def _stack_ready(sim):
-    acc = sim.accelerators
-    pods = sim.store.list(("", "pods"))[0]
-    for node in acc.inventory.nodes():
-        node_obj = sim.store.try_get(("", "nodes"), None, node)
-        on_node = [p for p in pods if (p.get("spec") or {}).get("nodeName") == node]
-        has_plugin = any((p["metadata"].get("labels") or {}).get("app") == "nvidia-device-plugin-daemonset"
-                         and (p.get("status") or {}).get("phase") == "Running" for p in on_node)
-        if has_plugin and not (node_obj["status"].get("allocatable") or {}).get("nvidia.com/gpu"):
-            return False
-        has_dra = any((p["metadata"].get("labels") or {}).get("nvidia-dra-driver-gpu-component") == "kubelet-plugin"
-                      and (p.get("status") or {}).get("phase") == "Running" for p in on_node)
-        if has_dra and not any((s.get("spec") or {}).get("nodeName") == node
-                               for s in sim.store.list(("resource.k8s.io", "resourceslices"))[0]):
-            return False
-    return True
-
-
 def wait_ready(sim, timeout=30.0):
-    """Bounded wait until every DaemonSet is ready and the accelerator stack has published its state."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if _daemonsets_ready(sim) and _stack_ready(sim):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the simulated accelerator stack of %s did not come up within %ss"
-                         % (sim.scenario.get("name"), timeout))
+    """Bounded wait until every workload is ready and the accelerator stack has published its state."""
+    try:
+        sim.wait_settled(timeout)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc))
 
 
 def run_module(name, args, check_mode=False):

@@ -2,7 +2,8 @@
 
     PYTHONPATH=tests python -m simcluster --scenario conformant --kubeconfig .work/sim/kubeconfig
 
-Prints one line containing "ready" (with the URL and the kubeconfig path) once it serves, then runs
+Prints one line containing "ready" (with the URL and the kubeconfig path) once it serves and the
+scenario's workloads (DaemonSets, Deployments, StatefulSets, the accelerator stack) run, then runs
 until SIGINT or SIGTERM, on which it stops cleanly (exit code 0).
 """
 from __future__ import annotations
@@ -28,6 +29,8 @@ def parse_args(argv):
     parser.add_argument("--port", type=int, default=0, help="port to listen on, 0 for any free port (default)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--no-controllers", action="store_true", help="serve the API only, run no controllers")
+    parser.add_argument("--settle-timeout", type=float, default=120.0,
+                        help="real seconds to wait for the scenario's workloads to run before saying ready")
     parser.add_argument("--verbose", action="store_true", help="log every request and controller action")
     return parser.parse_args(argv)
 
@@ -49,6 +52,13 @@ def main(argv=None):
         sys.stderr.write("error: cannot serve on %s:%s: %s (pick another --port, or 0 for any free port)\n"
                          % (args.host, args.port, exc.strerror or exc))
         return 2
+    if not args.no_controllers:
+        try:
+            sim.wait_settled(timeout=args.settle_timeout)
+        except TimeoutError as exc:
+            sim.stop()
+            sys.stderr.write("error: %s (see --verbose)\n" % exc)
+            return 1
     done = threading.Event()
 
     def on_signal(signum, frame):

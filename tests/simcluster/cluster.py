@@ -193,6 +193,34 @@ class SimCluster(object):
         self.log("serving %s (%s) with kubeconfig %s" % (self.url, self.scenario.get("name"), self._kubeconfig_path))
         return self
 
+    def settled(self):
+        """True when the scenario's workloads run as if installed: every DaemonSet, Deployment and
+        StatefulSet reports all its pods ready, and the simulated accelerators have published their state."""
+        store = self.store
+        for ds in store.list(("apps", "daemonsets"))[0]:
+            status = ds.get("status") or {}
+            if status.get("desiredNumberScheduled") is None or \
+                    status.get("numberReady", 0) < status["desiredNumberScheduled"]:
+                return False
+        for gr in (("apps", "deployments"), ("apps", "statefulsets")):
+            for obj in store.list(gr)[0]:
+                want = (obj.get("spec") or {}).get("replicas", 1)
+                if (obj.get("status") or {}).get("readyReplicas", 0) < want:
+                    return False
+        accelerators = getattr(self, "accelerators", None)
+        return accelerators is None or accelerators.settled()
+
+    def wait_settled(self, timeout=60.0):
+        """Bounded wait for settled(); raises TimeoutError naming what is still starting."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.store.lock:
+                if self.settled():
+                    return self
+            time.sleep(0.05)
+        raise TimeoutError("the %s scenario's workloads did not all become ready within %ss"
+                           % (self.scenario.get("name"), timeout))
+
     def stop(self):
         """Stop controllers and the server; open watches and log streams end promptly."""
         if self._run_controllers:

@@ -15,7 +15,7 @@ under `settings.accelerators` (acceptEnvvarWhenUnprivileged) and `settings.runti
 from __future__ import annotations
 
 from . import dcgm, dra, toolkit
-from .deviceplugin import DeviceManager, DevicePluginController
+from .deviceplugin import DeviceManager, DevicePluginController, is_device_plugin_pod
 from .inventory import Inventory
 
 
@@ -38,6 +38,25 @@ class Accelerators(object):
             if gpu is not None and gpu.index not in out:
                 out[gpu.index] = (namespace, pod, "")
         return out
+
+    def settled(self):
+        """True once every node whose device plugin pod runs advertises its GPUs and every node whose DRA
+        kubelet plugin runs has published its ResourceSlice: what an installed stack looks like."""
+        store = self.sim.store
+        pods = store.list(("", "pods"))[0]
+        for node in self.inventory.nodes():
+            node_obj = store.try_get(("", "nodes"), None, node)
+            if node_obj is None:
+                return False
+            on_node = [p for p in pods if (p.get("spec") or {}).get("nodeName") == node
+                       and (p.get("status") or {}).get("phase") == "Running"]
+            if any(is_device_plugin_pod(p) for p in on_node) and \
+                    not (node_obj.get("status", {}).get("allocatable") or {}).get("nvidia.com/gpu"):
+                return False
+            if any(dra.is_plugin_pod(p) for p in on_node) and dra.SLICES in store.types and \
+                    not any((s.get("spec") or {}).get("nodeName") == node for s in store.list(dra.SLICES)[0]):
+                return False
+        return True
 
 
 def install(sim):
