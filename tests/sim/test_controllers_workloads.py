@@ -151,6 +151,18 @@ def test_scale_subresource_flows_through(sim_cluster, kubectl, namespace):
     wait_for(lambda: api.read_namespaced_deployment("web", namespace).status.replicas == 1, "status.replicas 1")
 
 
+def test_explicit_null_fields_count_as_unset(sim_cluster, kubectl, namespace):
+    # charts write `revisionHistoryLimit: null` (gpu-operator's NFD); the API defaults a null like a gap
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "nulls"},
+            "spec": {"replicas": None, "revisionHistoryLimit": None, "progressDeadlineSeconds": None,
+                     "selector": {"matchLabels": {"app": "nulls"}},
+                     "template": {"metadata": {"labels": {"app": "nulls"}},
+                                  "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}}}
+    apps(sim_cluster).create_namespaced_deployment(namespace, body)
+    kubectl("rollout", "status", "deployment/nulls", "-n", namespace, "--timeout=60s")
+    assert apps(sim_cluster).read_namespaced_deployment("nulls", namespace).status.available_replicas == 1
+
+
 def test_progress_deadline_exceeded_fails_rollout_status(sim_cluster, kubectl, namespace):
     manifest = """
 apiVersion: apps/v1

@@ -139,12 +139,6 @@ def image_repository(image):
     return head + "/" + last.split(":", 1)[0]
 
 
-def image_tag(image):
-    ref = normalize_image(image).split("@", 1)[0]
-    last = ref.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else "latest"
-
-
 def profile_for(image):
     repo = image_repository(image)
     for pattern, profile in IMAGE_PROFILES:
@@ -325,7 +319,7 @@ class HttpRequest(object):
         self.host = host
 
 
-class Job(object):
+class Task(object):
     """One process of a container (the main one or a background `cmd &`)."""
 
     __slots__ = ("gen", "wake", "done", "status", "pid")
@@ -494,7 +488,7 @@ class ContainerRun(object):
         self.listeners = {}           # port -> handler
         self.readiness = [(now, True)]
         self.proc = None
-        self._jobs = []               # heap of (wake, seq, Job)
+        self._jobs = []               # heap of (wake, seq, Task)
         self._seq = itertools.count()
         self._pids = itertools.count(1)
         self.main = None
@@ -508,7 +502,7 @@ class ContainerRun(object):
         self.main = self.spawn(gen)
 
     def spawn(self, gen):
-        job = Job(gen, next(self._pids), self.vt)
+        job = Task(gen, next(self._pids), self.vt)
         heapq.heappush(self._jobs, (job.wake, next(self._seq), job))
         return job
 

@@ -183,7 +183,7 @@ class DaemonSetController(Controller):
         if strategy.get("type") == "OnDelete" or not outdated:
             return
         rolling = strategy.get("rollingUpdate") or {}
-        budget = podutil.int_or_percent(rolling.get("maxUnavailable", 1), desired, True) or 1
+        budget = podutil.int_or_percent(podutil.field(rolling, "maxUnavailable", 1), desired, True) or 1
         budget -= len(unavailable)
         for pod in sorted(outdated, key=lambda p: not podutil.is_ready(p)):
             if budget <= 0 and podutil.is_ready(pod):

@@ -33,7 +33,7 @@ def _revision(rs):
 
 
 def _replicas(rs):
-    return int((rs.get("spec") or {}).get("replicas", 0) or 0)
+    return int(podutil.field(rs.get("spec"), "replicas", 0))
 
 
 def _status_count(rs, field):
@@ -96,8 +96,8 @@ class DeploymentController(Controller):
             else:
                 new_rs, old = self._rolling(deploy, new_rs, old)
             self._cleanup(deploy, old)
-        elif new_rs is not None and _replicas(new_rs) != int(spec.get("replicas", 1)):
-            new_rs = self._scale(deploy, new_rs, int(spec.get("replicas", 1)))
+        elif new_rs is not None and _replicas(new_rs) != int(podutil.field(spec, "replicas", 1)):
+            new_rs = self._scale(deploy, new_rs, int(podutil.field(spec, "replicas", 1)))
         self._status(deploy, new_rs, old, created)
 
     def _find_new(self, deploy, rss):
@@ -117,7 +117,7 @@ class DeploymentController(Controller):
         selector = copy.deepcopy(spec.get("selector") or {})
         selector.setdefault("matchLabels", {})[HASH_LABEL] = pod_hash
         revision = max([_revision(r) for r in old] + [0]) + 1
-        replicas = int(spec.get("replicas", 1))
+        replicas = int(podutil.field(spec, "replicas", 1))
         annotations = {k: v for k, v in (deploy["metadata"].get("annotations") or {}).items()
                        if k != REVISION and not k.startswith("kubectl.kubernetes.io/")}
         annotations.update({REVISION: str(revision), "deployment.kubernetes.io/desired-replicas": str(replicas),
@@ -128,7 +128,7 @@ class DeploymentController(Controller):
                            "namespace": deploy["metadata"]["namespace"], "labels": labels,
                            "annotations": annotations,
                            "ownerReferences": [podutil.owner_reference(deploy, "apps/v1", "Deployment")]},
-              "spec": {"replicas": 0, "minReadySeconds": spec.get("minReadySeconds", 0), "selector": selector,
+              "spec": {"replicas": 0, "minReadySeconds": podutil.field(spec, "minReadySeconds", 0), "selector": selector,
                        "template": template}}
         try:
             created = self.store.create(REPLICASETS, rs)
@@ -164,9 +164,9 @@ class DeploymentController(Controller):
         if (spec.get("strategy") or {}).get("type") == "Recreate":
             return 0
         rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
-        replicas = int(spec.get("replicas", 1))
-        surge = podutil.int_or_percent(rolling.get("maxSurge", "25%"), replicas, True)
-        unavailable = podutil.int_or_percent(rolling.get("maxUnavailable", "25%"), replicas, False)
+        replicas = int(podutil.field(spec, "replicas", 1))
+        surge = podutil.int_or_percent(podutil.field(rolling, "maxSurge", "25%"), replicas, True)
+        unavailable = podutil.int_or_percent(podutil.field(rolling, "maxUnavailable", "25%"), replicas, False)
         return 1 if surge == 0 and unavailable == 0 else surge
 
     def _max_unavailable(self, deploy):
@@ -174,9 +174,9 @@ class DeploymentController(Controller):
         if (spec.get("strategy") or {}).get("type") == "Recreate":
             return 0
         rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
-        replicas = int(spec.get("replicas", 1))
-        surge = podutil.int_or_percent(rolling.get("maxSurge", "25%"), replicas, True)
-        unavailable = podutil.int_or_percent(rolling.get("maxUnavailable", "25%"), replicas, False)
+        replicas = int(podutil.field(spec, "replicas", 1))
+        surge = podutil.int_or_percent(podutil.field(rolling, "maxSurge", "25%"), replicas, True)
+        unavailable = podutil.int_or_percent(podutil.field(rolling, "maxUnavailable", "25%"), replicas, False)
         if surge == 0 and unavailable == 0:
             return 0
         return min(unavailable, replicas)
@@ -189,9 +189,9 @@ class DeploymentController(Controller):
         fresh["spec"]["replicas"] = replicas
         annotations = fresh["metadata"].setdefault("annotations", {})
         spec = deploy.get("spec") or {}
-        annotations["deployment.kubernetes.io/desired-replicas"] = str(int(spec.get("replicas", 1)))
+        annotations["deployment.kubernetes.io/desired-replicas"] = str(int(podutil.field(spec, "replicas", 1)))
         surge = self._max_surge(deploy)
-        annotations["deployment.kubernetes.io/max-replicas"] = str(int(spec.get("replicas", 1)) + surge)
+        annotations["deployment.kubernetes.io/max-replicas"] = str(int(podutil.field(spec, "replicas", 1)) + surge)
         updated = self.store.update(REPLICASETS, fresh)
         direction = "up" if replicas > before else "down"
         self.event(deploy, "Normal", "ScalingReplicaSet", "Scaled %s replica set %s from %d to %d" % (
@@ -205,10 +205,10 @@ class DeploymentController(Controller):
         for rs in old:
             if any(podutil.is_active(p) or p["metadata"].get("deletionTimestamp") for p in self.owned(rs, PODS)):
                 return new_rs
-        return self._scale(deploy, new_rs, int((deploy.get("spec") or {}).get("replicas", 1)))
+        return self._scale(deploy, new_rs, int(podutil.field(deploy.get("spec"), "replicas", 1)))
 
     def _rolling(self, deploy, new_rs, old):
-        replicas = int((deploy.get("spec") or {}).get("replicas", 1))
+        replicas = int(podutil.field(deploy.get("spec"), "replicas", 1))
         total = sum(_replicas(r) for r in old) + _replicas(new_rs)
         if _replicas(new_rs) > replicas:
             new_rs = self._scale(deploy, new_rs, replicas)
@@ -250,7 +250,7 @@ class DeploymentController(Controller):
         return out
 
     def _cleanup(self, deploy, old):
-        limit = int((deploy.get("spec") or {}).get("revisionHistoryLimit", 10))
+        limit = int(podutil.field(deploy.get("spec"), "revisionHistoryLimit", 10))
         idle = [r for r in old if _replicas(r) == 0 and _status_count(r, "replicas") == 0 and
                 not r["metadata"].get("deletionTimestamp")]
         idle.sort(key=_revision)
@@ -264,7 +264,7 @@ class DeploymentController(Controller):
     # ----------------------------------------------------------------------------- status
     def _status(self, deploy, new_rs, old, created):
         spec = deploy.get("spec") or {}
-        replicas = int(spec.get("replicas", 1))
+        replicas = int(podutil.field(spec, "replicas", 1))
         everything = old + ([new_rs] if new_rs is not None else [])
         current = deploy.get("status") or {}
         available = sum(_status_count(r, "availableReplicas") for r in everything)
@@ -297,8 +297,8 @@ class DeploymentController(Controller):
     def _progressing(self, deploy, new_rs, status, current, conditions, created, now, stamp):
         """Set the Progressing condition; return when to check the progress deadline, if pending."""
         spec = deploy.get("spec") or {}
-        replicas = int(spec.get("replicas", 1))
-        deadline = spec.get("progressDeadlineSeconds", 600)
+        replicas = int(podutil.field(spec, "replicas", 1))
+        deadline = podutil.field(spec, "progressDeadlineSeconds", 600)
         name = new_rs["metadata"]["name"] if new_rs is not None else ""
         if spec.get("paused"):
             _set(conditions, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", stamp)

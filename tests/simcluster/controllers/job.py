@@ -172,9 +172,9 @@ class JobController(Controller):
         spec = ctx.spec
         failed = ctx.failed_count()
         if (spec.get("template") or {}).get("spec", {}).get("restartPolicy") == "OnFailure":
-            failed += sum(int(s.get("restartCount", 0)) for p in ctx.active
+            failed += sum(int(s.get("restartCount") or 0) for p in ctx.active
                           for s in (p.get("status") or {}).get("containerStatuses") or ())
-        if failed > int(spec.get("backoffLimit", 6)):
+        if failed > int(podutil.field(spec, "backoffLimit", 6)):
             return "BackoffLimitExceeded", FAILURES["BackoffLimitExceeded"]
         deadline = spec.get("activeDeadlineSeconds")
         start = parse_timestamp(ctx.status.get("startTime"))
@@ -222,7 +222,7 @@ class JobController(Controller):
     def _scale(self, ctx):
         """Create pods up to the wanted number (after the failure back-off), delete surplus."""
         spec = ctx.spec
-        parallelism = int(spec.get("parallelism", 1) if spec.get("parallelism") is not None else 1)
+        parallelism = int(podutil.field(spec, "parallelism", 1))
         completions = spec.get("completions")
         track = ctx.track
         if ctx.indexed:

@@ -25,7 +25,6 @@ import hashlib
 import ipaddress
 import math
 
-from ..clock import parse_timestamp
 from ..errors import ApiError
 from . import podutil
 from .manager import NODES, PODS, Controller
@@ -375,7 +374,7 @@ class Kubelet(Controller):
         if running:
             grace = pod["metadata"].get("deletionGracePeriodSeconds")
             if grace is None:
-                grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+                grace = podutil.field(pod.get("spec"), "terminationGracePeriodSeconds", 30)
             kill_at = state.stopping_since + float(grace)
             if now < kill_at:
                 self.enqueue_after(kill_at - now, state.key)
@@ -403,7 +402,7 @@ class Kubelet(Controller):
         merged.pop("_conditions", None)
         if merged == current:
             return
-        fresh = copy.deepcopy(pod)
+        fresh = dict(pod)           # shallow: the store deep-copies what it is given
         fresh["status"] = merged
         self.store.update(PODS, fresh, subresource="status")
 
@@ -597,13 +596,3 @@ class Kubelet(Controller):
         net = self._node_nets.get(state.node)
         if net is not None and state.ip:
             net[2].discard(state.ip)
-
-    # ----------------------------------------------------------------------------- introspection
-    def pod_started_at(self, uid):
-        """Sim time at which the pod's sandbox became ready (None if unknown) - for tests."""
-        state = self._pods.get(uid)
-        return None if state is None else state.sandbox_at
-
-
-def parse_time(text):
-    return parse_timestamp(text)

@@ -339,6 +339,13 @@ def _drop_empty(value):
     return value
 
 
+def field(obj, key, default):
+    """obj[key], or `default` when it is absent or null: the API defaults an explicit null field (a nil
+    pointer in the Go types) the same way as a missing one, and charts do write `revisionHistoryLimit: null`."""
+    value = (obj or {}).get(key)
+    return default if value is None else value
+
+
 def int_or_percent(value, total, round_up):
     """intstr.GetScaledValueFromIntOrPercent."""
     if value is None:

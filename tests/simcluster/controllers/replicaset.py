@@ -53,7 +53,7 @@ class ReplicaSetController(Controller):
         pods = self.owned(rs, PODS)
         active = [p for p in pods if podutil.is_active(p)]
         if not rs["metadata"].get("deletionTimestamp"):
-            desired = int((rs.get("spec") or {}).get("replicas", 1))
+            desired = int(podutil.field(rs.get("spec"), "replicas", 1))
             if len(active) < desired:
                 self._create(rs, desired - len(active))
             elif len(active) > desired:

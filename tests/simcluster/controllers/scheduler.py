@@ -40,6 +40,7 @@ UNSCHEDULABLE_RETRY = 300.0          # podMaxInUnschedulablePodsDuration
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
 NO_VICTIMS = "No preemption victims found for incoming pod"
 HOSTNAME = "kubernetes.io/hostname"
+AFFINITY_MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 
 
 def _pod_key(obj):
@@ -66,9 +67,11 @@ class Scheduler(Controller):
         self.plugins = []
         self.routes = {PODS: self._on_pod, NODES: self._on_node}
         self._usage = collections.defaultdict(dict)     # node -> {resource: Decimal}
-        self._pod_usage = {}                              # pod key -> (node, requests)
+        self._pod_usage = {}                              # pod key -> (node, requests, owner uid)
+        self._owned_on_node = collections.Counter()       # (owner uid, node) -> pods (for spreading)
         self.anti_affinity_pods = set()                           # bound pod keys with required anti-affinity
         self._parked = set()                              # unschedulable pod keys
+        self._node_list = None                            # cached node list, dropped on node events
         self._next_start = 0
 
     # ----------------------------------------------------------------------------- public API
@@ -80,6 +83,10 @@ class Scheduler(Controller):
     def retry(self):
         """Move every unschedulable pod back to the queue (a plugin's state changed)."""
         self.enqueue(FLUSH)
+
+    def owned_on_node(self, owner_uid, node_name):
+        """Pods of one controller on a node (the spreading score: fewer is better)."""
+        return self._owned_on_node.get((owner_uid, node_name), 0)
 
     def node_usage(self, node_name):
         """{resource: Decimal} requested by the non-terminal pods bound to the node (plus "pods")."""
@@ -108,6 +115,7 @@ class Scheduler(Controller):
             self.enqueue(FLUSH)
 
     def _on_node(self, event):
+        self._node_list = None
         if self._parked:
             self.enqueue(FLUSH)
         if event.type == "DELETED":
@@ -118,10 +126,14 @@ class Scheduler(Controller):
         key = _pod_key(new if new is not None else old)
         before = self._pod_usage.pop(key, None)
         if before is not None:
-            node, req = before
+            node, req, owner = before
             usage = self._usage[node]
             for name, value in req.items():
                 usage[name] = usage.get(name, podutil.ZERO) - value
+            if owner:
+                self._owned_on_node[(owner, node)] -= 1
+                if self._owned_on_node[(owner, node)] <= 0:
+                    del self._owned_on_node[(owner, node)]
         self.anti_affinity_pods.discard(key)
         after = None
         if new is not None and (new.get("spec") or {}).get("nodeName") and not podutil.is_terminal(new):
@@ -131,7 +143,11 @@ class Scheduler(Controller):
             usage = self._usage[node]
             for name, value in req.items():
                 usage[name] = usage.get(name, podutil.ZERO) + value
-            after = (node, req)
+            ref = podutil.controller_ref(new)
+            owner = ref.get("uid") if ref else None
+            if owner:
+                self._owned_on_node[(owner, node)] += 1
+            after = (node, req, owner)
             self._pod_usage[key] = after
             if _anti_affinity_terms(new):
                 self.anti_affinity_pods.add(key)
@@ -155,8 +171,14 @@ class Scheduler(Controller):
             self._set_unschedulable(pod, "SchedulingGated", "Scheduling is blocked due to non-empty scheduling gates",
                                     event=False)
             return
-        nodes = self.store.list(NODES)[0]
-        node, message = self._find_node(pod, nodes)
+        named = _named_nodes(pod)
+        if named is not None:
+            # NodeAffinity PreFilter: a metadata.name affinity (DaemonSet pods) names the only candidates
+            nodes = [n for n in (self.read(NODES, "", name) for name in sorted(named)) if n is not None]
+            node, message = self._find_node(pod, nodes, self.store.count(NODES))
+        else:
+            nodes = self._nodes()
+            node, message = self._find_node(pod, nodes, len(nodes))
         if node is None:
             self._parked.add(key)
             self._set_unschedulable(pod, "Unschedulable", message, event=True)
@@ -164,26 +186,40 @@ class Scheduler(Controller):
             return
         self._bind(pod, node)
 
-    def _find_node(self, pod, nodes):
-        """(node, None) for the best feasible node, or (None, FitError message)."""
-        if not nodes:
+    def _nodes(self):
+        """All nodes, listed again only after a node event (the store's list is O(nodes))."""
+        with self.store.lock:
+            if self._node_list is None:
+                self._node_list = self.store.list(NODES)[0]
+            return self._node_list
+
+    def _find_node(self, pod, nodes, total):
+        """(node, None) for the best feasible node among `nodes`, or (None, FitError message); `total`
+        counts every node of the cluster (those left out failed the node-name affinity)."""
+        if not total:
             return None, "no nodes available to schedule pods"
         for plugin in self.plugins:
             pre = getattr(plugin, "pre_filter", None)
             message = pre(pod) if pre is not None else None
             if message:
                 return None, "0/%d nodes are available: %s. preemption: 0/%d nodes are available: %d %s." % (
-                    len(nodes), message, len(nodes), len(nodes), NOT_HELPFUL)
+                    total, message, total, total, NOT_HELPFUL)
         ctx = _AffinityContext(self, pod, nodes)
+        ctx.requests = podutil.pod_requests(pod)
         reasons = collections.Counter()
         preempt = collections.Counter()
         feasible = []
-        total = len(nodes)
+        if len(nodes) < total:
+            reasons[AFFINITY_MISMATCH] += total - len(nodes)
+            preempt[NOT_HELPFUL] += total - len(nodes)
+        if not nodes:
+            return None, _fit_error(total, reasons, preempt, pod)
         want = _feasible_nodes_to_find(total)
-        start = self._next_start % total
+        count = len(nodes)
+        start = self._next_start % count
         checked = 0
-        for offset in range(total):
-            node = nodes[(start + offset) % total]
+        for offset in range(count):
+            node = nodes[(start + offset) % count]
             checked += 1
             failed, resolvable = self._filter(pod, node, ctx)
             if failed:
@@ -194,7 +230,7 @@ class Scheduler(Controller):
             feasible.append(node)
             if len(feasible) >= want:
                 break
-        self._next_start = (start + checked) % total
+        self._next_start = (start + checked) % count
         if not feasible:
             return None, _fit_error(total, reasons, preempt, pod)
         best = max(feasible, key=lambda n: self._score(pod, n, ctx))
@@ -211,8 +247,8 @@ class Scheduler(Controller):
         if taint is not None:
             return ["node(s) had untolerated taint {%s: %s}" % (taint.get("key"), taint.get("value") or "")], False
         if not podutil.matches_node_selector_and_affinity(pod, node):
-            return ["node(s) didn't match Pod's node affinity/selector"], False
-        insufficient = self._fit(pod, node)
+            return [AFFINITY_MISMATCH], False
+        insufficient = self._fit(ctx.requests, node)
         if insufficient:
             return insufficient, True
         affinity = ctx.check(node)
@@ -224,14 +260,14 @@ class Scheduler(Controller):
                 return [reason], bool(getattr(plugin, "resolvable", False))
         return [], True
 
-    def _fit(self, pod, node):
+    def _fit(self, requests, node):
         status = node.get("status") or {}
         allocatable = status.get("allocatable") or status.get("capacity") or {}
         used = self._usage.get(node["metadata"]["name"], {})
         out = []
         if used.get("pods", podutil.ZERO) + 1 > podutil.quantity(allocatable.get("pods", "110")):
             out.append("Too many pods")
-        for name, value in sorted(podutil.pod_requests(pod).items()):
+        for name, value in sorted(requests.items()):
             if value <= 0:
                 continue
             if used.get(name, podutil.ZERO) + value > podutil.quantity(allocatable.get(name, "0")):
@@ -242,7 +278,7 @@ class Scheduler(Controller):
         status = node.get("status") or {}
         allocatable = status.get("allocatable") or status.get("capacity") or {}
         used = self._usage.get(node["metadata"]["name"], {})
-        req = podutil.pod_requests(pod)
+        req = ctx.requests
         free = []
         for name in ("cpu", "memory"):
             cap = podutil.quantity(allocatable.get(name, "0"))
@@ -272,9 +308,7 @@ class Scheduler(Controller):
                 if reserve is not None:
                     reserve(pod, node)
                 reserved.append(plugin)
-            bound = copy.deepcopy(pod)
-            bound["spec"]["nodeName"] = node_name
-            bound = self.store.update(PODS, bound)
+            bound = self.store.update(PODS, dict(pod, spec=dict(pod["spec"], nodeName=node_name)))
         except Exception:
             for plugin in reserved:
                 unreserve = getattr(plugin, "unreserve", None)
@@ -283,10 +317,9 @@ class Scheduler(Controller):
             raise
         self._parked.discard(_pod_key(pod))
         now = self.clock.timestamp()
-        status = copy.deepcopy(bound.get("status") or {})
+        status = bound.setdefault("status", {})      # `bound` is the store's copy: ours to change
         status["conditions"] = podutil.set_condition(status.get("conditions"), "PodScheduled", "True", now=now,
                                                      probe_time=True)
-        bound["status"] = status
         try:
             bound = self.store.update(PODS, bound, subresource="status")
         except ApiError:
@@ -295,18 +328,30 @@ class Scheduler(Controller):
             pod["metadata"]["namespace"], pod["metadata"]["name"], node_name), SCHEDULER_NAME, action="Binding")
 
     def _set_unschedulable(self, pod, reason, message, event):
-        fresh = copy.deepcopy(pod)
-        status = fresh.setdefault("status", {})
+        status = dict(pod.get("status") or {})
         status.setdefault("phase", "Pending")
-        now = self.clock.timestamp()
-        before = copy.deepcopy(status.get("conditions"))
-        status["conditions"] = podutil.set_condition(status.get("conditions"), "PodScheduled", "False", reason,
-                                                     message, now=now, probe_time=True)
+        before = status.get("conditions")
+        status["conditions"] = podutil.set_condition(copy.deepcopy(before), "PodScheduled", "False", reason,
+                                                     message, now=self.clock.timestamp(), probe_time=True)
+        fresh = dict(pod, status=status)
         if status["conditions"] != before:
             self.store.update(PODS, fresh, subresource="status")
         if event:
             self.manager.recorder.event(pod, "Warning", "FailedScheduling", message, SCHEDULER_NAME,
                                         action="Scheduling")
+
+
+def _named_nodes(pod):
+    """Node names a required affinity pins the pod to through metadata.name In (or None)."""
+    required = podutil.required_node_affinity(pod) or {}
+    names = set()
+    for term in required.get("nodeSelectorTerms") or ():
+        fields = [f for f in term.get("matchFields") or () if f.get("key") == "metadata.name"
+                  and f.get("operator") == "In"]
+        if not fields:
+            return None
+        names.update(fields[0].get("values") or ())
+    return names or None
 
 
 def _feasible_nodes_to_find(total):
@@ -344,8 +389,9 @@ class _AffinityContext(object):
             "preferredDuringSchedulingIgnoredDuringExecution") or []]
         self.existing_anti = list(scheduler.anti_affinity_pods)
         self.owner = podutil.controller_ref(pod)
+        self.requests = {}
         self.needed = bool(self.required_affinity or self.required_anti or self.preferred or self.existing_anti)
-        self._nodes = {n["metadata"]["name"]: n for n in nodes} if self.needed or self.owner else {}
+        self._nodes = {n["metadata"]["name"]: n for n in nodes} if self.needed else {}
         self._domains = {}
         self._ns_labels = {}
         self._affinity_has_match = {}
@@ -443,16 +489,12 @@ class _AffinityContext(object):
     # -- score
     def preferred_score(self, node):
         score = 0
-        for weighted, sign in self.preferred:
+        for weighted, sign in self.preferred if self.needed else ():
             term = weighted.get("podAffinityTerm") or {}
             pods = self._domain_pods(term, node)
             if pods and any(self._matches(term, self.namespace, p) for p in pods):
                 score += sign * int(weighted.get("weight") or 0)
         if self.owner is not None:
-            same = 0
-            for other in self._pods_on([node["metadata"]["name"]]):
-                ref = podutil.controller_ref(other)
-                if ref is not None and ref.get("uid") == self.owner.get("uid"):
-                    same += 1
+            same = self.scheduler.owned_on_node(self.owner.get("uid"), node["metadata"]["name"])
             score -= 10 * same
         return score

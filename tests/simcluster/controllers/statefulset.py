@@ -58,8 +58,8 @@ class StatefulSetController(Controller):
         update_rev = "%s-%s" % (name, ensure_revision(self, sts, "StatefulSet", spec.get("template") or {}))
         status = sts.get("status") or {}
         current_rev = status.get("currentRevision") or update_rev
-        start = int((spec.get("ordinals") or {}).get("start", 0))
-        replicas = int(spec.get("replicas", 1))
+        start = int(podutil.field(spec.get("ordinals"), "start", 0))
+        replicas = int(podutil.field(spec, "replicas", 1))
         pods = {}
         for pod in self.owned(sts, PODS):
             match = re.match(r"^%s-(\d+)$" % re.escape(name), pod["metadata"]["name"])
@@ -105,7 +105,7 @@ class StatefulSetController(Controller):
 
     def _partition(self, sts):
         strategy = (sts.get("spec") or {}).get("updateStrategy") or {}
-        return int((strategy.get("rollingUpdate") or {}).get("partition", 0) or 0)
+        return int(podutil.field(strategy.get("rollingUpdate"), "partition", 0))
 
     def _rolling_update(self, sts, pods, wanted, update_rev):
         """From the highest ordinal down to the partition: replace the first pod of an old revision,
