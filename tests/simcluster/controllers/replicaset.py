@@ -61,6 +61,10 @@ class ReplicaSetController(Controller):
         self._status(rs, active)
 
     def _create(self, rs, count):
+        current = self.read(REPLICASETS, rs["metadata"]["namespace"], rs["metadata"]["name"])
+        if current is None or current["metadata"].get("deletionTimestamp") or \
+                current["metadata"]["uid"] != rs["metadata"]["uid"]:
+            return      # deleted meanwhile (an orphaning delete may have just released our pods)
         template = (rs.get("spec") or {}).get("template") or {}
         for _number in range(count):
             pod = podutil.pod_from_template(template, rs, "apps/v1", "ReplicaSet",
