@@ -154,6 +154,11 @@ class MetaStrategy(Strategy):
 
     name_style = "subdomain"
 
+    def normalize(self, obj):
+        """A null in a typed object means "unset": the real API server decodes it to the field's zero
+        value or nil, and then defaults it (node-feature-discovery renders revisionHistoryLimit: null)."""
+        _drop_nulls(obj)
+
     def validate(self, store, obj, old):
         causes = Causes()
         self.validate_meta(causes, obj)
@@ -170,6 +175,17 @@ class MetaStrategy(Strategy):
 
     def validate_spec(self, store, causes, obj, old):
         """Type-specific checks; add to `causes`."""
+
+
+def _drop_nulls(value):
+    if isinstance(value, dict):
+        for key in [k for k, v in value.items() if v is None]:
+            del value[key]
+        for item in value.values():
+            _drop_nulls(item)
+    elif isinstance(value, list):
+        for item in value:
+            _drop_nulls(item)
 
 
 def _group_of(obj):

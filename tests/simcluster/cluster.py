@@ -19,6 +19,8 @@ import time
 
 from . import scenario as scenario_mod
 from .accelerators import install as install_accelerators
+from .apiservices import APIServiceAvailability
+from .apps import register_all as register_apps
 from .builtin import builtin_types
 from .clock import Clock
 from .controllers import ControllerManager
@@ -99,6 +101,8 @@ class SimCluster(object):
         self.runtime = Runtime(self)
         self.controllers = ControllerManager(self)
         install_accelerators(self)   # GPUs, device plugin, DRA driver, DCGM exporter (tests/simcluster/accelerators)
+        register_apps(self)          # the stack's operators as the roles install them (tests/simcluster/apps)
+        self.controllers.add_controller(APIServiceAvailability(self.controllers, self))
 
     # ------------------------------------------------------------------------------- logging
     def log(self, msg):

@@ -39,6 +39,9 @@ class Strategy(object):
     #: main-resource updates keep the old status; status updates keep everything but status
     has_status_subresource = False
 
+    def normalize(self, obj):
+        """Decode-time clean-up before anything else looks at a written object (in place)."""
+
     def prepare_create(self, store, obj):
         """Defaults and allocations before the first write (may raise ApiError)."""
 
@@ -377,6 +380,7 @@ class Store(object):
                 raise ApiError.already_exists(gr[0], gr[1], meta["name"])
             # the uid exists before the strategy runs: some defaults derive from it (a Job's selector)
             meta["uid"] = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+            rtype.strategy.normalize(obj)
             rtype.strategy.prepare_create(self, obj)
             rtype.strategy.validate(self, obj, None)
             meta["creationTimestamp"] = self.clock.timestamp()
@@ -409,6 +413,7 @@ class Store(object):
                 raise ApiError.conflict(gr[0], gr[1], meta["name"], "the object has been modified; please apply "
                                         "your changes to the latest version and try again")
             strategy = rtype.strategy
+            strategy.normalize(new)
             if subresource == "status" and strategy.has_status_subresource:
                 merged = copy.deepcopy(old)
                 if "status" in new:
@@ -441,7 +446,7 @@ class Store(object):
                         "being deleted", "FieldValueForbidden")])
                 if strategy.tracks_generation and _strip(new) != _strip(old):
                     meta["generation"] = int(old["metadata"].get("generation") or 1) + 1
-            if new == old or _same_but_rv(new, old):
+            if _same_but_rv(new, old):
                 return copy.deepcopy(old)
             if dry_run:
                 return new
@@ -536,9 +541,16 @@ class Store(object):
 
 
 def _same_but_rv(new, old):
-    a = dict(new, metadata={k: v for k, v in new["metadata"].items() if k != "resourceVersion"})
-    b = dict(old, metadata={k: v for k, v in old["metadata"].items() if k != "resourceVersion"})
-    return a == b
+    """True when a write would change nothing but bookkeeping: the API server then skips the storage write
+    (same resourceVersion), and its field manager only moves a managedFields entry's `time` when that
+    manager's field set changes."""
+    return _comparable(new) == _comparable(old)
+
+
+def _comparable(obj):
+    meta = {k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion", "managedFields")}
+    managed = [{k: v for k, v in entry.items() if k != "time"} for entry in obj["metadata"].get("managedFields") or []]
+    return dict(obj, metadata=dict(meta, managedFields=managed))
 
 
 def _field(obj, path):

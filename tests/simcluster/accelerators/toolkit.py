@@ -180,20 +180,35 @@ def dcgmproftester(inventory):
     return command
 
 
-def kubelet_plugin(ctx, argv):
-    """The DRA driver's gpu-kubelet-plugin: registers with the kubelet and serves until stopped."""
-    ctx.out("I0101 00:00:00.000000       1 driver.go:110] Starting gpu.nvidia.com kubelet plugin\n")
-    yield math.inf
-    return 0
+# The NVIDIA DRA driver's image, under its first name and under the kubernetes-sigs name it moved to.
+DRA_DRIVER_IMAGES = ("k8s-dra-driver-gpu", "dra-driver-nvidia-gpu")
+
+
+def kubelet_plugin(driver):
+    """A DRA driver's kubelet plugin (gpu-kubelet-plugin, compute-domain-kubelet-plugin): it registers
+    with the kubelet and serves until stopped."""
+    def command(ctx, argv):
+        del argv
+        ctx.out("I0101 00:00:00.000000       1 driver.go:110] Starting %s kubelet plugin\n" % driver)
+        yield math.inf
+        return 0
+    return command
 
 
 def register(runtime, inventory):
     runtime.register_command("nvidia-smi", nvidia_smi(inventory), available=_has_gpu)
     for name in ("dcgmproftester12", "dcgmproftester11"):
         runtime.register_command(name, dcgmproftester(inventory), available=_image_has("/dcgm"))
-    runtime.register_command("gpu-kubelet-plugin", kubelet_plugin, available=_image_has("k8s-dra-driver-gpu"))
+    for name, driver in (("gpu-kubelet-plugin", "gpu.nvidia.com"),
+                         ("compute-domain-kubelet-plugin", "compute-domain.nvidia.com")):
+        runtime.register_command(name, kubelet_plugin(driver), available=_image_has_any(DRA_DRIVER_IMAGES))
 
 
 def _image_has(fragment):
     """`available` predicate: the tool ships only in images whose name contains `fragment`."""
-    return lambda proc: fragment in (proc.container.get("image") or "")
+    return _image_has_any((fragment,))
+
+
+def _image_has_any(fragments):
+    """`available` predicate: the tool ships only in images whose name contains one of `fragments`."""
+    return lambda proc: any(fragment in (proc.container.get("image") or "") for fragment in fragments)
