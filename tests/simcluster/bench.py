@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import tempfile
@@ -49,7 +50,7 @@ def bench_pod(index, node, timestamp):
 
 
 def load(nodes, pods):
-    sim = SimCluster("conformant", controllers=False, kubeconfig=tempfile.mktemp(prefix="bench-kubeconfig-"))
+    sim = SimCluster("conformant", controllers=False, kubeconfig=os.path.join(tempfile.mkdtemp(prefix="simcluster-bench-"), "kubeconfig"))
     start = time.monotonic()
     sim.load()
     stamp = sim.clock.timestamp()

@@ -124,7 +124,7 @@ def decode_continue(token):
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
-        ns, _, name = data["start"].rstrip("\x00").partition("/")
+        ns, name = data["start"].rstrip("\x00").split("/", 1)
         return int(data["rv"]), (ns, name)
     except Exception:
         raise ApiError.bad_request("continue key is not valid: illegal base64 data at input byte 0")
@@ -184,7 +184,7 @@ class Store(object):
         return rtype
 
     def type_by_kind(self, api_version, kind):
-        group, _, version = api_version.rpartition("/")
+        group, version = api_version.rpartition("/")[::2]
         for rtype in self.types.values():
             if rtype.group == group and rtype.kind == kind and version in rtype.versions:
                 return rtype
@@ -369,7 +369,7 @@ class Store(object):
             obj["kind"] = rtype.kind
             if not meta.get("name"):
                 if meta.get("generateName"):
-                    meta["name"] = meta["generateName"] + "".join(self.rng.choice(_NAME_CHARS) for _ in range(5))
+                    meta["name"] = meta["generateName"] + "".join(self.rng.choice(_NAME_CHARS) for dummy in range(5))
                 else:
                     raise ApiError.invalid(gr[0], rtype.kind, "", [("metadata.name", "Required value: name or "
                                                                    "generateName is required", "FieldValueRequired")])
