@@ -30,9 +30,14 @@ done
 grep "simcluster ready" "$WORK/simcluster.log" || { echo "demo: simulated cluster not ready after 60 s" >&2; exit 1; }
 
 ansible-playbook playbooks/conform.yml -e @hack/demo-vars.yml \
-  -e conform_kubeconfig="$KUBECONFIG_PATH" -e conform_output_dir="$OUTPUT"
+  -e conform_kubeconfig="$KUBECONFIG_PATH" -e conform_output_dir="$OUTPUT" | tee "$WORK/conform.log"
 
-summary=$(ls "$OUTPUT"/v*/*/SUMMARY.md | head -n1)
+# the conform role names the summary it wrote (or left unchanged) as: "Summary: <path>"
+summary=$(sed -n 's/^ *"Summary: \(.*\)",\{0,1\}$/\1/p' "$WORK/conform.log" | head -n1)
+if [ ! -f "$summary" ]; then
+  echo "demo: the conformance run did not report a summary; see $WORK/conform.log" >&2
+  exit 1
+fi
 printf '\n----- %s -----\n' "$summary"
 cat "$summary"
 printf '\nThe submission is in %s (PRODUCT.yaml, evidence/, junit.xml).\n' "$(dirname "$summary")"

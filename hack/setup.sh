@@ -47,14 +47,24 @@ fi
 if ! grep -q "\"version\": \"$K8S_CORE_VERSION\"" "$COLL/kubernetes/core/MANIFEST.json" 2>/dev/null; then
   log "installing kubernetes.core from the ansible $ANSIBLE_WHEEL_VERSION wheel"
   mkdir -p "$TOOLS/wheels"
-  wheel=$(ls "$TOOLS"/wheels/ansible-"$ANSIBLE_WHEEL_VERSION"-*.whl 2>/dev/null | head -n1 || true)
+  find_wheel() {
+    wheel=""
+    for candidate in "$TOOLS"/wheels/ansible-"$ANSIBLE_WHEEL_VERSION"-*.whl; do
+      if [ -f "$candidate" ]; then wheel="$candidate"; fi
+    done
+  }
+  find_wheel
   if [ -z "$wheel" ]; then
     # The ansible package itself wants a newer Python; we only take the collection's files out of
     # the (pure Python) wheel, so ask for the wheel as a Python 3.12 installer would get it.
     "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
       --python-version 3.12 --only-binary=:all: \
       "ansible==$ANSIBLE_WHEEL_VERSION" -d "$TOOLS/wheels" 2>&1 | grep -v '^WARNING: Location' || true
-    wheel=$(ls "$TOOLS"/wheels/ansible-"$ANSIBLE_WHEEL_VERSION"-*.whl | head -n1)
+    find_wheel
+    if [ -z "$wheel" ]; then
+      echo "setup: could not download the ansible $ANSIBLE_WHEEL_VERSION wheel (needed for kubernetes.core)" >&2
+      exit 1
+    fi
   fi
   rm -rf "$TOOLS/k8s"
   "$VENV/bin/python" - "$wheel" "$TOOLS/k8s" <<'PY'
