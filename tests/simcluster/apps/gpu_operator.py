@@ -12,6 +12,8 @@ does that the gpu_operator role and the checks rely on, and how far this app fol
   from the ClusterPolicy (`<repository>/<image>:<version>`), so registry overrides show. The driver,
   toolkit, validator, GFD and MIG manager operands are not modelled: the simulated nodes come with a
   driver and the accelerators package labels nodes the way GFD does.
+* Operand DaemonSets run on every GPU node (`nvidia.com/gpu.present=true`) except nodes labelled
+  `nvidia.com/gpu.deploy.<operand>=false` (how the operator lets nodes opt out, e.g. to the DRA driver).
 * An operand the ClusterPolicy switches off (`<operand>.enabled: false`) is deleted.
 * `status.state` is `ready` once every operand DaemonSet has all its scheduled pods updated and ready,
   `notReady` before; `status.namespace` names the operator's namespace, and a `Ready` condition says why.
@@ -32,10 +34,11 @@ DAEMONSETS = ("apps", "daemonsets")
 SERVICEMONITORS = ("monitoring.coreos.com", "servicemonitors")
 RECONCILE_SECONDS = 5.0
 STACK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "accelerators", "stack")
-# ClusterPolicy operand (spec key) -> the building block that holds its objects, and its main container.
+# ClusterPolicy operand (spec key) -> the building block that holds its objects, its main container, and the
+# node label the operator uses to keep it off a node (`nvidia.com/gpu.deploy.<operand>=false`).
 OPERANDS = {
-    "devicePlugin": ("device-plugin.yaml", "nvidia-device-plugin"),
-    "dcgmExporter": ("dcgm-exporter.yaml", "nvidia-dcgm-exporter"),
+    "devicePlugin": ("device-plugin.yaml", "nvidia-device-plugin", "nvidia.com/gpu.deploy.device-plugin"),
+    "dcgmExporter": ("dcgm-exporter.yaml", "nvidia-dcgm-exporter", "nvidia.com/gpu.deploy.dcgm-exporter"),
 }
 GROUPS = {"DaemonSet": DAEMONSETS, "Service": ("", "services"), "RuntimeClass": ("node.k8s.io", "runtimeclasses"),
           "ServiceMonitor": SERVICEMONITORS}
@@ -78,7 +81,7 @@ def desired_operands(policy, namespace, monitors_served):
     owner = {"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy", "name": policy["metadata"]["name"],
              "uid": policy["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
     out = []
-    for operand, (filename, container) in OPERANDS.items():
+    for operand, (filename, container, deploy_label) in OPERANDS.items():
         if not _enabled(spec, operand):
             continue
         for template in _load_block(filename):
@@ -88,9 +91,15 @@ def desired_operands(policy, namespace, monitors_served):
                 meta["namespace"] = namespace
             meta["ownerReferences"] = [owner]
             if obj["kind"] == "DaemonSet":
-                for cont in obj["spec"]["template"]["spec"]["containers"]:
+                pod_spec = obj["spec"]["template"]["spec"]
+                for cont in pod_spec["containers"]:
                     if cont["name"] == container:
                         cont["image"] = _image(spec.get(operand) or {}, cont["image"])
+                # Placement as the operator does it: every GPU node (nodeSelector of the block) unless the node
+                # opts out with the operand's deploy label; the blocks' own pinning to scenario nodes is dropped.
+                pod_spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [
+                        {"key": deploy_label, "operator": "NotIn", "values": ["false"]}]}]}}}
             out.append((GROUPS[obj["kind"]], obj))
         if operand == "dcgmExporter" and monitors_served and \
                 ((spec.get(operand) or {}).get("serviceMonitor") or {}).get("enabled"):
