@@ -110,6 +110,16 @@ class TestChartSource:
         src = stack.chart_source("kueue", "", "0.19.2")
         assert (src["kind"], src["ref"], src["version"], src["error"]) == ("local", str(chart), "", "")
 
+    def test_a_path_is_local_even_with_a_repository_url(self, tmp_path):
+        """Roles default to their upstream repository URL; a local chart must not be looked up there."""
+        chart = tmp_path / "kuberay-operator"
+        chart.mkdir()
+        (chart / "Chart.yaml").write_text("name: kuberay-operator\n")
+        src = stack.chart_source(str(chart), "https://ray-project.github.io/kuberay-helm/", "1.7.0")
+        assert (src["kind"], src["repo_url"], src["error"]) == ("local", "", "")
+        missing = stack.chart_source("/nonexistent/kuberay-operator", "https://ray-project.github.io/kuberay-helm/", "1.7.0")
+        assert missing["kind"] == "local" and "does not exist" in missing["error"]
+
     def test_bad_references_name_the_fix(self, tmp_path):
         missing = stack.chart_source(str(tmp_path / "nope"), "", "1.0.0")
         assert "does not exist" in missing["error"] and "repository URL" in missing["error"]

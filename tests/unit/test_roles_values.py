@@ -284,3 +284,18 @@ def test_preflight_refuses_with_a_message_naming_the_fix(role, extra, message):
     assert proc.returncode != 0
     assert message in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("role", ["gpu_operator", "dra_driver", "gateway_api", "kueue", "prometheus", "dcgm_exporter", "kuberay"])
+def test_every_default_is_documented_with_the_same_value(role):
+    """meta/argument_specs.yml documents every variable of defaults/main.yml with the same default, for both
+    entry points (ansible-core validates against it, people read it)."""
+    with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml"), encoding="utf-8") as handle:
+        defaults = yaml.safe_load(handle)
+    with open(os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml"), encoding="utf-8") as handle:
+        specs = yaml.safe_load(handle)["argument_specs"]
+    for entry in ("main", "preflight"):
+        options = specs[entry]["options"]
+        assert sorted(options) == sorted(defaults), entry
+        assert {name: spec.get("default") for name, spec in options.items()} == defaults, entry
+        assert all(name.startswith(role + "_") for name in options)
