@@ -5,14 +5,24 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-STAGE="${SANITY_STAGE:-$ROOT/.work/sanity}"
-rm -rf "$STAGE"
+# The stage must lie outside this git work tree: inside it (e.g. in the ignored .work/), ansible-test
+# lists files through git, finds them all ignored and silently skips every test.
+if [ -n "${SANITY_STAGE:-}" ]; then
+  STAGE="$SANITY_STAGE"
+  rm -rf "$STAGE"
+else
+  STAGE="$(mktemp -d "${TMPDIR:-/tmp}/k8s-ai-conformance-sanity.XXXXXX")"
+  trap 'rm -rf "$STAGE"' EXIT
+fi
+case "$STAGE/" in
+  "$ROOT"/*) echo "sanity: SANITY_STAGE must be outside $ROOT (ansible-test would skip every file)" >&2; exit 2 ;;
+esac
 mkdir -p "$STAGE/ansible_collections/k8s_ai/conformance" "$STAGE/ansible_collections/kubernetes"
 git ls-files -co --exclude-standard -z \
   | tar --null --ignore-failed-read -T - -cf - \
   | tar -xf - -C "$STAGE/ansible_collections/k8s_ai/conformance"
 cp -a "$ROOT/.tools/collections/ansible_collections/kubernetes/core" "$STAGE/ansible_collections/kubernetes/core"
 cd "$STAGE/ansible_collections/k8s_ai/conformance"
-# ansible-test needs a git-free tree to list files itself; tell it the staged files are the sources.
+# The stage has no .git, so ansible-test lists the staged files itself: all of them are sources.
 export PATH="$ROOT/.venv/bin:$PATH"
-exec ansible-test sanity --python 3.11 --local --color no "$@"
+ansible-test sanity --python 3.11 --local --color no "$@"
