@@ -20,6 +20,7 @@ import ipaddress
 import re
 
 from .errors import ApiError
+from .quantity import canonicalize_object
 from .selectors import label_selector_predicate
 from .store import ALL_VERBS, ResourceType, Strategy
 
@@ -155,8 +156,10 @@ class MetaStrategy(Strategy):
     name_style = "subdomain"
 
     def normalize(self, obj):
-        """A null in a typed object means "unset": the real API server decodes it to the field's zero
+        """Decoding into the Go type: Quantity fields become canonical strings (a YAML `nvidia.com/gpu: 1`
+        is served as "1"), and a null means "unset": the real API server decodes it to the field's zero
         value or nil, and then defaults it (node-feature-discovery renders revisionHistoryLimit: null)."""
+        canonicalize_object(obj)
         _drop_nulls(obj)
 
     def validate(self, store, obj, old):

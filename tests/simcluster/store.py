@@ -413,6 +413,8 @@ class Store(object):
                 raise ApiError.conflict(gr[0], gr[1], meta["name"], "the object has been modified; please apply "
                                         "your changes to the latest version and try again")
             strategy = rtype.strategy
+            new["apiVersion"] = new.get("apiVersion") or old["apiVersion"]
+            new["kind"] = rtype.kind
             strategy.normalize(new)
             if subresource == "status" and strategy.has_status_subresource:
                 merged = copy.deepcopy(old)
@@ -435,8 +437,6 @@ class Store(object):
                         meta[field] = old["metadata"][field]
                     else:
                         meta.pop(field, None)
-                new["apiVersion"] = new.get("apiVersion") or old["apiVersion"]
-                new["kind"] = rtype.kind
                 strategy.prepare_update(self, new, old)
                 strategy.validate(self, new, old)
                 if old["metadata"].get("deletionTimestamp") and \
