@@ -569,6 +569,13 @@ class NamespaceStrategy(MetaStrategy):
                 not old["metadata"].get("deletionTimestamp"):
             new["spec"]["finalizers"] = list(old["spec"]["finalizers"])
 
+    def validate_delete(self, store, obj):
+        """A namespace already terminating cannot be deleted again until its finalizers are done."""
+        if obj["metadata"].get("deletionTimestamp") and (obj.get("spec") or {}).get("finalizers"):
+            raise ApiError.conflict("", "namespaces", obj["metadata"]["name"], "The system is ensuring all content "
+                                    "is removed from this namespace.  Upon completion, this namespace will "
+                                    "automatically be purged by the system.")
+
     def defer_delete(self, store, obj, options):
         obj.setdefault("status", {})["phase"] = "Terminating"
         return True
@@ -1011,6 +1018,22 @@ EVENT_FIELDS = COMMON_FIELDS + ("involvedObject.kind", "involvedObject.namespace
                                 "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type")
 
 
+#: Registries whose DELETE answers with the object even when it is removed at once (ReturnDeletedObject in
+#: pkg/registry/.../storage; the OpenAPI of their delete operations, and so the typed clients, say so: the
+#: Python client's delete_namespaced_service returns a V1Service). The others answer a Status then. The CRD
+#: registry's own Delete answers with the CRD, which it keeps for the customresourcecleanup finalizer (the
+#: simulator removes it at once, but answers the same way).
+RETURNS_DELETED_OBJECT = frozenset([
+    ("", "pods"), ("", "services"), ("", "namespaces"), ("", "serviceaccounts"), ("", "persistentvolumes"),
+    ("", "persistentvolumeclaims"), ("", "resourcequotas"), ("", "podtemplates"),
+    ("storage.k8s.io", "storageclasses"), ("storage.k8s.io", "csidrivers"), ("storage.k8s.io", "csinodes"),
+    ("storage.k8s.io", "volumeattachments"), ("storage.k8s.io", "volumeattributesclasses"),
+    ("resource.k8s.io", "deviceclasses"), ("resource.k8s.io", "resourceclaims"),
+    ("resource.k8s.io", "resourceclaimtemplates"), ("resource.k8s.io", "resourceslices"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+])
+
+
 class BuiltinType(ResourceType):
     """A ResourceType plus what the HTTP layer needs: field selectors, converters between the served
     versions and the stored form, and (for events.k8s.io) the type whose storage it shares."""
@@ -1021,6 +1044,7 @@ class BuiltinType(ResourceType):
         self.alias_of = kwargs.pop("alias_of", None)        # (group, resource) whose objects it serves
         self.subresource_kinds = kwargs.pop("subresource_kinds", {})
         super().__init__(*args, **kwargs)
+        self.returns_deleted_object = self.gr in RETURNS_DELETED_OBJECT
 
     def convert_out(self, obj, version):
         """Stored form -> the served `version` (a new dict when anything changes; never mutates obj)."""

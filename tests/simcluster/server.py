@@ -728,6 +728,8 @@ class ApiServer(object):
 
     # ------------------------------------------------------------------------------- delete
     def _delete_options(self, req, ctx):
+        """DeleteOptions from the body or the query: (gracePeriodSeconds, propagationPolicy, preconditions,
+        the options as sent)."""
         options = {}
         if req.headers.get("Content-Length") not in (None, "0") or req.headers.get("Transfer-Encoding"):
             body = self._decode(req, ctx)
@@ -737,6 +739,8 @@ class ApiServer(object):
         if grace is None and ctx.q("gracePeriodSeconds") is not None:
             grace = int(ctx.q("gracePeriodSeconds"))
         propagation = options.get("propagationPolicy") or ctx.q("propagationPolicy")
+        if options.get("orphanDependents") is None and ctx.q("orphanDependents") is not None:
+            options = dict(options, orphanDependents=ctx.q("orphanDependents") == "true")
         if propagation is None and options.get("orphanDependents") is not None:
             propagation = "Orphan" if options["orphanDependents"] else "Background"
         if propagation not in (None, "Orphan", "Background", "Foreground"):
@@ -745,26 +749,30 @@ class ApiServer(object):
                                      '"nil"' % propagation, "FieldValueNotSupported")])
         if "All" in (options.get("dryRun") or []):
             ctx.dry_run = True
-        return grace, propagation, options.get("preconditions")
+        return grace, propagation, options.get("preconditions"), options
 
     def _delete(self, req, ctx):
-        grace, propagation, preconditions = self._delete_options(req, ctx)
+        """The deleted object, or a Status when the object is gone and its registry does not return deleted
+        objects (genericregistry.Store.finalizeDelete); an object kept for finalizers or a grace period is
+        returned as it now is, with 202 when the client asked for orphanDependents=false (handlers/delete.go)."""
+        grace, propagation, preconditions, options = self._delete_options(req, ctx)
         current = self.store.get(ctx.gr, ctx.namespace, ctx.name, copy_=False)
         self.admission.validate_delete(ctx, current)
         obj, removed = self.store.delete(ctx.gr, ctx.namespace, ctx.name, propagation=propagation, grace_period=grace,
                                          preconditions=preconditions, dry_run=ctx.dry_run)
-        if removed and ctx.rtype.resource != "pods":
+        if removed and not ctx.rtype.returns_deleted_object:
             status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                       "details": {"name": ctx.name, "kind": ctx.rtype.resource, "uid": obj["metadata"].get("uid")}}
             if ctx.rtype.group:
                 status["details"]["group"] = ctx.rtype.group
             return req.send_body(200, dumps(status))
-        return req.send_body(200, dumps(self.out(ctx, obj)))
+        code = 202 if not removed and options.get("orphanDependents") is False else 200
+        return req.send_body(code, dumps(self.out(ctx, obj)))
 
     def _delete_collection(self, req, ctx):
         if "deletecollection" not in ctx.rtype.verbs:
             raise ApiError.method_not_allowed()
-        grace, propagation, _unused = self._delete_options(req, ctx)
+        grace, propagation, _unused, _options = self._delete_options(req, ctx)
         label, field = self._selectors(ctx)
         items = list(self.store.list(ctx.gr, ctx.namespace, label, field)[0])
         deleted = []

@@ -51,6 +51,9 @@ class Strategy(object):
     def validate(self, store, obj, old):
         """Raise ApiError.invalid(...) for objects the real API would reject. `old` is None on create."""
 
+    def validate_delete(self, store, obj):
+        """Raise ApiError to refuse a DELETE of `obj` (checked after the preconditions)."""
+
     def defer_delete(self, store, obj, options):
         """Return True to keep the object with a deletionTimestamp (graceful deletion) instead of
         removing it now. May modify `obj` (for example set status.phase=Terminating)."""
@@ -63,6 +66,9 @@ class Strategy(object):
 
 class ResourceType(object):
     """One REST resource: what discovery shows and how the store treats it."""
+
+    #: DELETE answers with the removed object instead of a Status (the registry's ReturnDeletedObject)
+    returns_deleted_object = False
 
     def __init__(self, group, versions, resource, kind, namespaced=True, short_names=(), categories=(),
                  singular=None, subresources=(), verbs=ALL_VERBS, storage_version=None, strategy=None,
@@ -478,6 +484,7 @@ class Store(object):
                 raise ApiError.conflict(gr[0], gr[1], name, "Precondition failed: ResourceVersion in precondition: "
                                         "%s, ResourceVersion in object meta: %s"
                                         % (preconditions["resourceVersion"], old["metadata"]["resourceVersion"]))
+            rtype.strategy.validate_delete(self, old)
             new = copy.deepcopy(old)
             meta = new["metadata"]
             finalizers = list(meta.get("finalizers") or [])
