@@ -51,23 +51,115 @@ AGE = _col("Age", description="CreationTimestamp is a timestamp representing the
 
 
 def _pod_row(pod, clock):
+    """printPod (pkg/printers/internalversion/printers.go): READY, STATUS and RESTARTS as kubectl shows them."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
-    statuses = status.get("containerStatuses") or []
-    total = len(spec.get("containers") or [])
-    ready = sum(1 for s in statuses if s.get("ready"))
-    restarts = sum(int(s.get("restartCount") or 0) for s in statuses)
-    reason = status.get("reason") or status.get("phase") or "Pending"
-    for cstatus in statuses:
-        state = cstatus.get("state") or {}
-        if state.get("waiting", {}).get("reason"):
-            reason = state["waiting"]["reason"]
-        elif state.get("terminated", {}).get("reason") and reason in ("Running", "Pending"):
-            reason = state["terminated"]["reason"]
+    counts = _PodCounts(spec)
+    reason = _pod_reason(spec, status, counts)
     if pod["metadata"].get("deletionTimestamp"):
-        reason = "Terminating"
-    return [pod["metadata"]["name"], "%d/%d" % (ready, total), reason, restarts, _age(pod, clock),
-            status.get("podIP") or "<none>", spec.get("nodeName") or "<none>",
-            status.get("nominatedNodeName") or "<none>", "<none>"]
+        if status.get("reason") == "NodeLost":
+            reason = "Unknown"
+        elif status.get("phase") not in ("Succeeded", "Failed"):
+            reason = "Terminating"
+    restarts = str(counts.restarts)
+    if counts.restarts and counts.last_restart is not None:
+        restarts = "%d (%s ago)" % (counts.restarts, human_duration(clock.now() - counts.last_restart))
+    pod_ips = status.get("podIPs") or [{}]
+    return [pod["metadata"]["name"], "%d/%d" % (counts.ready, counts.total), reason, restarts, _age(pod, clock),
+            pod_ips[0].get("ip") or "<none>", spec.get("nodeName") or "<none>",
+            status.get("nominatedNodeName") or "<none>", _readiness_gates(spec, status)]
+
+
+class _PodCounts(object):
+    """Ready containers, restarts and the last restart time, as printPod adds them up."""
+
+    def __init__(self, spec):
+        self.total = len(spec.get("containers") or []) + sum(1 for c in spec.get("initContainers") or []
+                                                             if c.get("restartPolicy") == "Always")
+        self.ready = 0
+        self.restarts = 0
+        self.last_restart = None
+
+    def add_restarts(self, cstatus):
+        self.restarts += int(cstatus.get("restartCount") or 0)
+        finished = parse_timestamp(((cstatus.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+        if finished is not None and (self.last_restart is None or finished > self.last_restart):
+            self.last_restart = finished
+
+
+def _pod_reason(spec, status, counts):
+    """The STATUS column: the phase or status.reason, then what the init containers and the containers say."""
+    reason = status.get("reason") or status.get("phase") or ""
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    if (conditions.get("PodScheduled") or {}).get("reason") == "SchedulingGated":
+        reason = "SchedulingGated"
+    sidecar_counts = _PodCounts({})
+    init_reason = _init_reason(spec, status, counts, sidecar_counts)
+    if init_reason is not None:
+        reason = init_reason
+    if init_reason is None or (conditions.get("Initialized") or {}).get("status") == "True":
+        # only the restarts of sidecars (restartable init containers) count once initialised
+        counts.restarts, counts.last_restart = sidecar_counts.restarts, sidecar_counts.last_restart
+        reason = _containers_reason(status, counts, reason, (conditions.get("Ready") or {}).get("status") == "True")
+    return reason
+
+
+def _init_reason(spec, status, counts, sidecar_counts):
+    """Init:<reason>, Init:ExitCode:N or Init:i/n while initialising (None once the init containers are done)."""
+    inits = spec.get("initContainers") or []
+    sidecars = {c.get("name") for c in inits if c.get("restartPolicy") == "Always"}
+    for index, cstatus in enumerate(status.get("initContainerStatuses") or []):
+        counts.add_restarts(cstatus)
+        if cstatus.get("name") in sidecars:
+            sidecar_counts.add_restarts(cstatus)
+        state = cstatus.get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if terminated is not None and int(terminated.get("exitCode") or 0) == 0:
+            continue
+        if cstatus.get("name") in sidecars and cstatus.get("started"):
+            if cstatus.get("ready"):
+                counts.ready += 1
+            continue
+        if terminated is not None:
+            return "Init:" + (terminated.get("reason") or _exit_text(terminated))
+        if waiting is not None and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            return "Init:" + waiting["reason"]
+        return "Init:%d/%d" % (index, len(inits))
+    return None
+
+
+def _containers_reason(status, counts, reason, pod_ready):
+    """The containers from the last to the first: a waiting or terminated reason wins; Completed while a
+    container still runs reads Running (NotReady without the Ready condition)."""
+    running = False
+    for cstatus in reversed(status.get("containerStatuses") or []):
+        counts.add_restarts(cstatus)
+        state = cstatus.get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if waiting is not None and waiting.get("reason"):
+            reason = waiting["reason"]
+        elif terminated is not None:
+            reason = terminated.get("reason") or _exit_text(terminated)
+        elif cstatus.get("ready") and state.get("running") is not None:
+            running = True
+            counts.ready += 1
+    if reason == "Completed" and running:
+        reason = "Running" if pod_ready else "NotReady"
+    return reason
+
+
+def _exit_text(terminated):
+    signal = int(terminated.get("signal") or 0)
+    return "Signal:%d" % signal if signal else "ExitCode:%d" % int(terminated.get("exitCode") or 0)
+
+
+def _readiness_gates(spec, status):
+    gates = spec.get("readinessGates") or []
+    if not gates:
+        return "<none>"
+    conditions = {}
+    for cond in status.get("conditions") or []:
+        conditions.setdefault(cond.get("type"), cond.get("status"))
+    return "%d/%d" % (sum(1 for g in gates if conditions.get(g.get("conditionType")) == "True"), len(gates))
 
 
 def _node_row(node, clock):

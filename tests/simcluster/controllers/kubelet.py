@@ -417,8 +417,8 @@ class Kubelet(Controller):
             status["podIP"] = state.ip
             status["podIPs"] = [{"ip": state.ip}]
         inits_done = all(c.run is not None and (c.sidecar or c.done and c.run.exit_code == 0) for c in state.inits)
-        init_statuses = [self._container_status(c, pod, now, "PodInitializing" if i else "ContainerCreating")
-                         for i, c in enumerate(state.inits)]
+        # kubelet's default waiting reason is PodInitializing for every container of a pod with init containers
+        init_statuses = [self._container_status(c, pod, now, "PodInitializing") for c in state.inits]
         statuses = [self._container_status(c, pod, now, "PodInitializing" if state.inits else "ContainerCreating")
                     for c in state.containers]
         if init_statuses:
@@ -430,18 +430,23 @@ class Kubelet(Controller):
             status["reason"], status["message"] = state.failed_reason
         terminal = phase in podutil.TERMINAL_PHASES
         unready = [s["name"] for s in statuses if not s["ready"]]
-        incomplete = [c.name for c in state.inits if not (c.run is not None and (c.sidecar or c.done))]
+        incomplete = [c.name for c in state.inits
+                      if not (c.run is not None and (c.sidecar or c.done and c.run.exit_code == 0))]
         conds = [("PodReadyToStartContainers", "True" if sandbox and not terminal else "False", None, None)]
-        if terminal:
+        # status/generate.go: Initialized=True/PodCompleted for a Succeeded pod only; a pod that failed in an
+        # init container stays uninitialised (kubectl then shows Init:Error)
+        if phase == "Succeeded":
             conds.append(("Initialized", "True", "PodCompleted", None))
-            conds.append(("Ready", "False", "PodCompleted", None))
-            conds.append(("ContainersReady", "False", "PodCompleted", None))
+        elif incomplete:
+            conds.append(("Initialized", "False", "ContainersNotInitialized",
+                          "containers with incomplete status: [%s]" % " ".join(incomplete)))
         else:
-            if incomplete:
-                conds.append(("Initialized", "False", "ContainersNotInitialized",
-                              "containers with incomplete status: [%s]" % " ".join(incomplete)))
-            else:
-                conds.append(("Initialized", "True", None, None))
+            conds.append(("Initialized", "True", None, None))
+        if terminal:
+            why = "PodCompleted" if phase == "Succeeded" else "PodFailed"
+            conds.append(("Ready", "False", why, None))
+            conds.append(("ContainersReady", "False", why, None))
+        else:
             if unready:
                 msg = "containers with unready status: [%s]" % " ".join(unready)
                 conds.append(("Ready", "False", "ContainersNotReady", msg))
