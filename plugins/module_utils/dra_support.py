@@ -249,11 +249,6 @@ def _job_pod(cluster, namespace, job_name):
     return None
 
 
-def hold_seconds(opts):
-    """How long probe containers keep their claim after printing: several polls, at least 10 s."""
-    return int(max(10, 5 * opts.wait_sleep))
-
-
 def probe(cluster, opts, facts, deadline):
     """Run the allocation and CEL probes; returns the outcome dict judge() reads (never raises for an
     unmet requirement; cluster errors such as 403 propagate)."""
@@ -277,8 +272,10 @@ def probe(cluster, opts, facts, deadline):
                                                         [cel_equals(plan["domain"], plan["attribute"], impossible)])]
         for name, requests in templates.items():
             cluster.create(api_version, "resourceclaimtemplates", claim_template(version, name, requests), ns.name)
-        # Claims generated for a pod go away once it is done, so the job holds its claim a few polls long.
-        script = "%s; sleep %d" % (pr.probe_script(entry), hold_seconds(opts))
+        # A claim generated for a pod is released once the pod is done, so the probes keep running (and
+        # holding their claim) after printing, until this check has read the allocation; the namespace
+        # deletion at the end stops them. A fixed short hold would race with slow polls.
+        script = "%s; sleep %d" % (pr.probe_script(entry), opts.wait_timeout + 120)
         claim_ref = [{"name": "gpu", "resourceClaimTemplateName": "aic-one"}]
         pod_spec = pr.pod_manifest("aic-dra-job", [pr.container("probe", opts.probe_image, script, claims=["gpu"])],
                                    opts, entry, resource_claims=claim_ref)
@@ -300,7 +297,13 @@ def _watch(cluster, opts, namespace, api_version, plan, window, deadline, imposs
     """Poll the probe objects until the job and the matching pod are done and the unschedulable window
     has passed (or time runs out), recording allocations and binding as they happen."""
     seen = {}
-    state = {"job": None, "job_pod": None, "match": None, "none": None, "none_bound": False}
+    state = {"job": None, "job_pod": None, "job_log": "", "match": None, "match_log": "", "none": None,
+             "none_bound": False}
+
+    def read_log(pod, key):
+        # the log once the probe has printed its listing (it then holds its claim until the namespace goes)
+        if pod and pr.pod_started(pod) and pr.LISTING_MARK not in state[key]:
+            state[key] = cluster.pod_logs(namespace, pod["metadata"]["name"], "probe")
     started = time.monotonic()
     budget = deadline.bound(max(opts.wait_timeout, window + 2 * opts.wait_sleep))
 
@@ -308,18 +311,26 @@ def _watch(cluster, opts, namespace, api_version, plan, window, deadline, imposs
         _claims_seen(cluster, namespace, api_version, seen)
         state["job"] = cluster.get("batch/v1", "jobs", "aic-dra-job", namespace)
         state["job_pod"] = _job_pod(cluster, namespace, "aic-dra-job") or state["job_pod"]
+        read_log(state["job_pod"], "job_log")
         if plan["attribute"]:
             state["match"] = cluster.get("v1", "pods", "aic-cel-match", namespace)
+            read_log(state["match"], "match_log")
             state["none"] = cluster.get("v1", "pods", "aic-cel-none", namespace)
             state["none_bound"] = state["none_bound"] or pr.pod_bound(state["none"])
         return state
 
+    def probed(pod, log_key, done):
+        # done: the probe printed its listing while its claim's allocation was seen, or it ended
+        name = (pod or {}).get("metadata", {}).get("name")
+        return done or (pr.LISTING_MARK in state[log_key] and bool((seen.get(name) or {}).get("allocations")))
+
     def finished(st):
-        if not pr.job_done(st["job"]):
+        if not probed(st["job_pod"], "job_log", pr.job_done(st["job"])):
             return False
         if not plan["attribute"]:
             return True
-        return pr.pod_done(st["match"]) and (time.monotonic() - started >= window or st["none_bound"])
+        return probed(st["match"], "match_log", pr.pod_done(st["match"])) and \
+            (time.monotonic() - started >= window or st["none_bound"])
 
     timed_out = ""
     try:
@@ -338,13 +349,15 @@ def _watch(cluster, opts, namespace, api_version, plan, window, deadline, imposs
         "pod": (job_pod or {}).get("metadata", {}).get("name"),
         "node": (job_pod or {}).get("spec", {}).get("nodeName"),
         "pod_state": pr.summarize_pod(job_pod),
-        "log": cluster.pod_logs(namespace, job_pod["metadata"]["name"], "probe") if pr.pod_started(job_pod) else "",
+        "log": state["job_log"] or (cluster.pod_logs(namespace, job_pod["metadata"]["name"], "probe")
+                                    if pr.pod_started(job_pod) else ""),
         "allocations": (seen.get((job_pod or {}).get("metadata", {}).get("name")) or {}).get("allocations", []),
     }
     if plan["attribute"]:
         match = state["match"]
         out["cel_match"] = {
             "done": pr.pod_done(match), "phase": (match or {}).get("status", {}).get("phase"),
+            "log": state["match_log"],
             "pod_state": pr.summarize_pod(match),
             "allocations": (seen.get("aic-cel-match") or {}).get("allocations", []),
         }
@@ -394,18 +407,30 @@ def _functional(res, probe_out, entry):
     """Findings for the probes; returns (allocated_and_ran, cel_ok, explanation)."""
     job = probe_out["job"]
     allocated = bool(job["allocations"])
-    ran = job["complete"]
+    listing_exit = pr.parse_probe_output(entry, job["log"])["listing_exit"]
+    # The probe holds its claim after the listing (see probe()), so "ran" is the listing's success, or a
+    # Job that completed (a probe image whose shell ends early).
+    ran = job["complete"] or listing_exit == 0
     listed = acc.parse_listing(entry, job["log"]) if job["log"] else []
+    if job["complete"]:
+        state = "Complete"
+    elif listing_exit == 0:
+        state = "ran its listing (exit 0) while holding the claim"
+    elif job["failed"]:
+        state = "Failed"
+    else:
+        state = "not finished" if listing_exit is None else "listing exited %d" % listing_exit
     detail = "claim allocated %s; job %s; pod %s" % (
         ", ".join("%s/%s/%s" % (a["driver"], a["pool"], a["device"]) for a in job["allocations"]) or "nothing",
-        "Complete" if ran else ("Failed" if job["failed"] else "not finished"), job["pod_state"])
+        state, job["pod_state"])
     if listed:
         detail += "; listing: %s" % "; ".join("%s %s" % (d["name"], d["uuid"]) for d in listed)
     res.finding("claim from a ResourceClaimTemplate allocates and the workload runs", allocated and ran, detail)
     cel_ok = True
     if "cel_match" in probe_out:
         match = probe_out["cel_match"]
-        ok = bool(match["allocations"]) and match["phase"] == "Succeeded"
+        ok = bool(match["allocations"]) and (
+            match["phase"] == "Succeeded" or pr.parse_probe_output(entry, match.get("log", ""))["listing_exit"] == 0)
         cel_ok = ok
         res.finding("CEL selector on a device attribute allocates", ok,
                     "%s; allocated %s" % (match["pod_state"], ", ".join(a["device"] for a in match["allocations"]) or "nothing"))

@@ -202,6 +202,33 @@ def test_v1_with_driver_that_does_not_allocate_properly_is_partial(outcome, note
     assert note in result["notes"]
 
 
+def holding(outcome, listing_exit):
+    """The probes as they are read now: still running and holding their claims after the listing."""
+    listing = "GPU 0: LATEST-GPU-MODEL (UUID: GPU-18db0e85-99e9-c746-8531-ffeb86328b39)\n" if listing_exit == 0 else \
+        "sh: 1: nvidia-smi: not found\n"
+    log = "RESULT: ACCELERATOR_FOUND\n%sLISTING_EXIT: %d\n" % (listing, listing_exit)
+    outcome["job"].update(complete=False, failed=False, pod_state="phase=Running", log=log)
+    outcome["cel_match"].update(done=False, phase="Running", log=log)
+    return outcome
+
+
+def test_probes_holding_their_claims_count_as_ran_when_the_listing_succeeded():
+    result = dra.judge(with_driver(dra_facts(34, ["v1"])), holding(probe_outcome(), 0))
+    assert result["status"] == IMPLEMENTED
+    names = {f["name"]: f for f in result["findings"]}
+    assert "while holding the claim" in names["claim from a ResourceClaimTemplate allocates and the workload runs"]["detail"]
+    assert names["CEL selector on a device attribute allocates"]["passed"] is True
+
+
+def test_probes_whose_listing_failed_did_not_run_even_with_an_allocation():
+    result = dra.judge(with_driver(dra_facts(34, ["v1"])), holding(probe_outcome(), 127))
+    assert result["status"] == PARTIAL
+    names = {f["name"]: f for f in result["findings"]}
+    assert names["claim from a ResourceClaimTemplate allocates and the workload runs"]["passed"] is False
+    assert "listing exited 127" in names["claim from a ResourceClaimTemplate allocates and the workload runs"]["detail"]
+    assert names["CEL selector on a device attribute allocates"]["passed"] is False
+
+
 def test_unschedulable_window_must_be_observed_in_full():
     outcome = probe_outcome()
     outcome["cel_none"]["observed_seconds"] = 12.5
