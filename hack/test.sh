@@ -21,7 +21,7 @@ step ansible-lint ansible-lint --nocolor
 step changelog-lint antsibull-changelog lint
 step sanity hack/sanity.sh
 step pytest python -m pytest -n "${PYTEST_WORKERS:-2}" tests
-if [ -d extensions/molecule ] && ls extensions/molecule/*/molecule.yml >/dev/null 2>&1; then
-  step molecule bash -c 'cd extensions && molecule test --all'
-fi
+# The default scenario runs on the simulated cluster. The kind scenario needs Docker and kind, which CI
+# machines lack: run it by hand where they exist (cd extensions && molecule test -s kind).
+step molecule bash -c 'cd extensions && molecule test -s default'
 printf '\nall test steps passed\n'
