@@ -65,3 +65,48 @@ def test_install_with_wait_returns_once_the_workloads_are_ready(make_sim, tools)
     assert "STATUS: deployed" in out.stdout
     deployments = kubectl.json("get", "deployments", "-n", "kuberay")["items"]
     assert [(d["status"].get("readyReplicas"), d["status"].get("observedGeneration")) for d in deployments] == [(1, 1)]
+
+
+# On a cluster like the GPU clouds' (no visible control-plane node, GPU nodes tainted nvidia.com/gpu) the DRA
+# driver's compute-domain controller, pinned to control-plane nodes, could never schedule, and its kubelet
+# plugin must tolerate the GPU taint: the dra_driver role sets the same.
+WAIT_VALUES = {
+    "nvidia-dra-driver-gpu": ["--set", "resources.computeDomains.enabled=false",
+                              "--set", "kubeletPlugin.tolerations[0].key=nvidia.com/gpu",
+                              "--set", "kubeletPlugin.tolerations[0].operator=Exists",
+                              "--set", "kubeletPlugin.tolerations[0].effect=NoSchedule"],
+}
+STACKLESS_GPU = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "integration", "roles", "stackless-gpu.yaml")
+
+
+@pytest.mark.slow
+def test_every_chart_installs_with_wait_and_its_workloads_are_ready(make_sim, tools):
+    """helm install --wait of each real chart on a cluster with GPU and CPU nodes and nothing installed:
+    helm returns only once kstatus finds the release's objects ready, and every Deployment and DaemonSet the
+    charts made reports all its pods ready (DaemonSets on the nodes they select, at least one)."""
+    sim = make_sim(STACKLESS_GPU, speed=50)
+    kubectl, helm = tools(sim)
+    namespaces = set()
+    for chart, namespace, values in CHARTS:
+        out = helm("install", chart, os.path.join(FIXTURES, "charts", chart), "-n", namespace, "--create-namespace",
+                   "--wait", "--timeout", "180s", *(values + WAIT_VALUES.get(chart, [])), timeout=300)
+        assert "STATUS: deployed" in out.stdout, (chart, out.stdout, out.stderr)
+        namespaces.add(namespace)
+    not_ready = []
+    for namespace in sorted(namespaces):
+        for deploy in kubectl.json("get", "deployments", "-n", namespace)["items"]:
+            status = deploy.get("status") or {}
+            if status.get("readyReplicas", 0) < deploy["spec"]["replicas"] or \
+                    status.get("observedGeneration") != deploy["metadata"]["generation"]:
+                not_ready.append("deployment %s/%s: %s" % (namespace, deploy["metadata"]["name"], status))
+        for ds in kubectl.json("get", "daemonsets", "-n", namespace)["items"]:
+            status = ds.get("status") or {}
+            if not status.get("desiredNumberScheduled") or \
+                    status.get("numberReady") != status["desiredNumberScheduled"]:
+                not_ready.append("daemonset %s/%s: %s" % (namespace, ds["metadata"]["name"], status))
+    assert not_ready == []
+    gpu_nodes = [n["metadata"]["name"] for n in kubectl.json("get", "nodes", "-l", "nvidia.com/gpu.present=true")["items"]]
+    assert gpu_nodes, "the scenario has GPU nodes"
+    exporter = kubectl.json("get", "daemonset", "dcgm-exporter", "-n", "gpu-monitoring")
+    assert exporter["status"]["numberReady"] >= 1
