@@ -15,6 +15,7 @@ import copy
 import re
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import accelerators as acc
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
 
 # Paired with the doc fragment k8s_ai.conformance.checks (keep both in step).
 CHECK_ARG_SPEC = {
@@ -32,6 +33,19 @@ RESULT_FOUND = "ACCELERATOR_FOUND"
 RESULT_MISSING = "ACCELERATOR_MISSING"
 PROBE_LABEL = "k8s-ai-conformance/probe"
 TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+def run_check(requirement_id, run, params, check_mode):
+    """Connect, run one requirement check and return (result, None), or (None, message) for an error that
+    stops it (connection, permission, missing API, interrupted probe). The module's main() turns the
+    message into fail_json; an unmet requirement is a result, never an error."""
+    opts = CheckOptions(params, check_mode)
+    try:
+        return run(cl.Cluster.connect(params), opts), None
+    except cl.ClusterError as err:
+        return None, "%s: %s" % (requirement_id, err)
+    except cl.ProbeInterrupted as err:
+        return None, "%s: %s; the probe namespace was deleted" % (requirement_id, err)
 
 
 class CheckOptions(object):

@@ -144,14 +144,9 @@ def main():
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=cluster.KUBERNETES_IMPORT_ERROR)
     if not promtext.HAS_PROMETHEUS_CLIENT:
         module.fail_json(msg=missing_required_lib("prometheus_client"), exception=promtext.PROMETHEUS_CLIENT_IMPORT_ERROR)
-    opts = probe.CheckOptions(module.params, module.check_mode)
-    try:
-        conn = cluster.Cluster.connect(module.params)
-        result = accelerator_metrics.run(conn, opts)
-    except cluster.ClusterError as err:
-        module.fail_json(msg="accelerator_metrics: %s" % err)
-    except cluster.ProbeInterrupted as err:
-        module.fail_json(msg="accelerator_metrics: %s; the probe namespace was deleted" % err)
+    result, error = probe.run_check("accelerator_metrics", accelerator_metrics.run, module.params, module.check_mode)
+    if error:
+        module.fail_json(msg=error)
     module.exit_json(changed=False, result=result)
 
 

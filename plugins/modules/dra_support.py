@@ -136,14 +136,9 @@ def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
     if not cluster.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=cluster.KUBERNETES_IMPORT_ERROR)
-    opts = probe.CheckOptions(module.params, module.check_mode)
-    try:
-        conn = cluster.Cluster.connect(module.params)
-        result = dra_support.run(conn, opts)
-    except cluster.ClusterError as err:
-        module.fail_json(msg="dra_support: %s" % err)
-    except cluster.ProbeInterrupted as err:
-        module.fail_json(msg="dra_support: %s; the probe namespace was deleted" % err)
+    result, error = probe.run_check("dra_support", dra_support.run, module.params, module.check_mode)
+    if error:
+        module.fail_json(msg=error)
     module.exit_json(changed=False, result=result)
 
 

@@ -127,14 +127,9 @@ def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
     if not cluster.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=cluster.KUBERNETES_IMPORT_ERROR)
-    opts = probe.CheckOptions(module.params, module.check_mode)
-    try:
-        conn = cluster.Cluster.connect(module.params)
-        result = secure_accelerator_access.run(conn, opts)
-    except cluster.ClusterError as err:
-        module.fail_json(msg="secure_accelerator_access: %s" % err)
-    except cluster.ProbeInterrupted as err:
-        module.fail_json(msg="secure_accelerator_access: %s; the probe namespace was deleted" % err)
+    result, error = probe.run_check("secure_accelerator_access", secure_accelerator_access.run, module.params, module.check_mode)
+    if error:
+        module.fail_json(msg=error)
     module.exit_json(changed=False, result=result)
 
 
