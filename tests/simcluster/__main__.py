@@ -3,8 +3,11 @@
     PYTHONPATH=tests python -m simcluster --scenario conformant --kubeconfig .work/sim/kubeconfig
 
 Prints one line containing "ready" (with the URL and the kubeconfig path) once it serves and the
-scenario's workloads (DaemonSets, Deployments, StatefulSets, the accelerator stack) run, then runs
-until SIGINT or SIGTERM, on which it stops cleanly (exit code 0).
+scenario has settled: every workload (DaemonSets, Deployments, StatefulSets, the accelerator stack) runs
+or is in a steady failure (CrashLoopBackOff, ImagePullBackOff, Unschedulable), which the line names. Runs
+until SIGINT or SIGTERM, on which it stops cleanly (exit code 0), in any phase: the signal handler only
+records the signal (it takes no lock, so it cannot deadlock with the main thread), and the main thread
+looks at it between short steps. A stop that takes longer than --stop-timeout ends the process anyway.
 """
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ import os
 import signal
 import sys
 import threading
+import time
 
-from .cluster import SimCluster
 from .scenario import ScenarioError, available
 
 
@@ -31,6 +34,8 @@ def parse_args(argv):
     parser.add_argument("--no-controllers", action="store_true", help="serve the API only, run no controllers")
     parser.add_argument("--settle-timeout", type=float, default=120.0,
                         help="real seconds to wait for the scenario's workloads to run before saying ready")
+    parser.add_argument("--stop-timeout", type=float, default=10.0,
+                        help="real seconds a stop may take before the process exits anyway (default: %(default)s)")
     parser.add_argument("--verbose", action="store_true", help="log every request and controller action")
     return parser.parse_args(argv)
 
@@ -40,6 +45,15 @@ def main(argv=None):
     if args.speed is not None and args.speed <= 0:
         sys.stderr.write("error: --speed must be a positive number of simulated seconds per real second\n")
         return 2
+    signals = []     # appended to by the handler: no lock, no Event, nothing the main thread may hold
+
+    def on_signal(signum, frame):
+        del frame
+        signals.append(signum)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    from .cluster import SimCluster   # pylint: disable=import-outside-toplevel  (after the handlers: it takes a while)
     try:
         sim = SimCluster(args.scenario, speed=args.speed, port=args.port, host=args.host,
                          kubeconfig=os.path.abspath(args.kubeconfig), controllers=not args.no_controllers,
@@ -52,29 +66,45 @@ def main(argv=None):
         sys.stderr.write("error: cannot serve on %s:%s: %s (pick another --port, or 0 for any free port)\n"
                          % (args.host, args.port, exc.strerror or exc))
         return 2
-    if not args.no_controllers:
+    not_ready = []
+    if not args.no_controllers and not signals:
         try:
-            sim.wait_settled(timeout=args.settle_timeout)
+            not_ready = sim.wait_settled(timeout=args.settle_timeout, should_stop=lambda: bool(signals)) or []
         except TimeoutError as exc:
-            sim.stop()
+            stop(sim, args.stop_timeout)
             sys.stderr.write("error: %s (see --verbose)\n" % exc)
             return 1
-    done = threading.Event()
+    if not signals:
+        sys.stdout.write("simcluster ready: scenario=%s url=%s kubeconfig=%s%s\n" % (
+            sim.scenario.get("name"), sim.url, sim.kubeconfig,
+            (" not ready: %s" % "; ".join(not_ready)) if not_ready else ""))
+        sys.stdout.flush()
+    while not signals:
+        time.sleep(0.1)
+    code = stop(sim, args.stop_timeout)
+    # More signals of the same burst would find Python's handlers reset to the default at interpreter exit
+    # and end the process by a signal after a clean stop: ignore them from here on.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return code
 
-    def on_signal(signum, frame):
-        del signum, frame
-        done.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    sys.stdout.write("simcluster ready: scenario=%s url=%s kubeconfig=%s\n"
-                     % (sim.scenario.get("name"), sim.url, sim.kubeconfig))
-    sys.stdout.flush()
-    while not done.wait(0.5):
-        pass
-    sim.stop()
+def stop(sim, timeout):
+    """Stop the cluster within `timeout` real seconds; past that, say so and end the process anyway."""
+    worker = threading.Thread(target=sim.stop, name="simcluster-stop", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        sys.stderr.write("error: the simulated cluster did not stop within %ss; exiting anyway\n" % timeout)
+        sys.stderr.flush()
+        os._exit(1)   # pylint: disable=protected-access
     sys.stdout.write("simcluster stopped\n")
     sys.stdout.flush()
+    lingering = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if lingering:
+        sys.stderr.write("warning: threads still running after stop (%s); exiting anyway\n" % ", ".join(lingering))
+        sys.stderr.flush()
+        os._exit(0)   # pylint: disable=protected-access
     return 0
 
 

@@ -21,12 +21,14 @@ from . import scenario as scenario_mod
 from .accelerators import install as install_accelerators
 from .apiservices import APIServiceAvailability
 from .apps import register_all as register_apps
-from .builtin import builtin_types
+from .accelerators import dra
+from .builtin import builtin_types, dra_versions, _sorted_versions
 from .clock import Clock
 from .controllers import ControllerManager
 from .crd import CRDRegistry
 from .errors import ApiError
 from .runtime import Runtime
+from .selectors import label_selector_predicate
 from .store import Store
 from .tls import ServingCerts, kubeconfig as make_kubeconfig, write_kubeconfig
 
@@ -68,6 +70,47 @@ def version_info(git_version):
         info.update({"emulationMajor": parts[0], "emulationMinor": str(minor),
                      "minCompatibilityMajor": parts[0], "minCompatibilityMinor": str(minor - 1)})
     return info
+
+
+def _render_dra_chart(sim, obj):
+    """A resource.k8s.io object of a chart that picks its API version from the cluster's capabilities, as
+    `helm install` would have rendered it here (None when no DRA API is served: the chart renders nothing)."""
+    return dra.render_chart_object(obj, _sorted_versions(dra_versions(sim.minor, sim.settings)))
+
+
+# `render` values of scenario `manifests` mappings: how a chart's objects would have been rendered for this
+# cluster when it was installed (`helm template` output is version-specific, the scenario file is not).
+MANIFEST_RENDERS = {"dra-api-version": _render_dra_chart}
+
+
+WORKLOAD_KINDS = ((("apps", "daemonsets"), "daemonset"), (("apps", "deployments"), "deployment"),
+                  (("apps", "statefulsets"), "statefulset"))
+# Container waiting reasons kubelet keeps reporting until someone changes the pod: steady failures.
+STEADY_WAITING = frozenset(("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
+                            "CreateContainerConfigError", "CreateContainerError", "RunContainerError"))
+
+
+def _steady_failures(workload, pods):
+    """The steady failure (a reason) of each pod of `workload` that is in one: a container waiting for a
+    STEADY_WAITING reason, or no node fits (PodScheduled=False, Unschedulable)."""
+    meta = workload["metadata"]
+    selects = label_selector_predicate((workload.get("spec") or {}).get("selector"))
+    out = []
+    for pod in pods:
+        pmeta = pod["metadata"]
+        if pmeta.get("namespace") != meta.get("namespace") or pmeta.get("deletionTimestamp") or \
+                not selects(pmeta.get("labels") or {}):
+            continue
+        status = pod.get("status") or {}
+        reasons = [((c.get("state") or {}).get("waiting") or {}).get("reason")
+                   for c in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])]
+        steady = [r for r in reasons if r in STEADY_WAITING]
+        if steady:
+            out.append(steady[0])
+        elif any(c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable"
+                 for c in status.get("conditions") or []):
+            out.append("Unschedulable")
+    return out
 
 
 class SimCluster(object):
@@ -119,8 +162,8 @@ class SimCluster(object):
             return self
         self._loaded = True
         objects = [copy.deepcopy(o) for o in self.scenario.get("objects") or []]
-        for path in self.scenario.get("manifests") or []:
-            objects.extend(scenario_mod.manifest_objects(path))
+        for entry in self.scenario.get("manifests") or []:
+            objects.extend(self._manifest(entry))
         objects.sort(key=lambda o: CREATE_ORDER.index(o["kind"]) if o.get("kind") in CREATE_ORDER
                      else len(CREATE_ORDER))
         first = 0
@@ -133,6 +176,16 @@ class SimCluster(object):
         if self.settings["api"].get("localAPIServices"):
             self._local_apiservices()
         return self
+
+    def _manifest(self, entry):
+        """The objects of one `manifests` entry: a path, or {path, render} rendered for this cluster."""
+        if not isinstance(entry, dict):
+            return scenario_mod.manifest_objects(entry)
+        render = MANIFEST_RENDERS.get(entry.get("render"))
+        if render is None:
+            raise scenario_mod.ScenarioError("scenario %s: manifest %s: unknown render %r (known: %s)" % (
+                self.scenario.get("name"), entry["path"], entry.get("render"), ", ".join(sorted(MANIFEST_RENDERS))))
+        return [o for o in (render(self, obj) for obj in scenario_mod.manifest_objects(entry["path"])) if o is not None]
 
     def restore(self, obj):
         """Create one object as it is described, status included (a scenario describes existing state)."""
@@ -198,32 +251,56 @@ class SimCluster(object):
         return self
 
     def settled(self):
-        """True when the scenario's workloads run as if installed: every DaemonSet, Deployment and
-        StatefulSet reports all its pods ready, and the simulated accelerators have published their state."""
-        store = self.store
-        for ds in store.list(("apps", "daemonsets"))[0]:
-            status = ds.get("status") or {}
-            if status.get("desiredNumberScheduled") is None or \
-                    status.get("numberReady", 0) < status["desiredNumberScheduled"]:
-                return False
-        for gr in (("apps", "deployments"), ("apps", "statefulsets")):
-            for obj in store.list(gr)[0]:
-                want = (obj.get("spec") or {}).get("replicas", 1)
-                if (obj.get("status") or {}).get("readyReplicas", 0) < want:
-                    return False
-        accelerators = getattr(self, "accelerators", None)
-        return accelerators is None or accelerators.settled()
+        """True when the scenario has settled (see settle_report)."""
+        return self.settle_report()[0]
 
-    def wait_settled(self, timeout=60.0):
-        """Bounded wait for settled(); raises TimeoutError naming what is still starting."""
+    def settle_report(self):
+        """(settled, not_ready): the scenario has settled when every DaemonSet, Deployment and StatefulSet
+        reports all its pods ready, or each of its pods that is not is in a steady failure (a crash loop, an
+        image that cannot be pulled, no node that fits), and the simulated accelerators have published their
+        state. `not_ready` names each workload that is not Ready and why, settled or not."""
+        store = self.store
+        settled, not_ready = True, []
+        pods = None
+        for gr, kind in WORKLOAD_KINDS:
+            for obj in store.list(gr)[0]:
+                status = obj.get("status") or {}
+                if kind == "daemonset":
+                    want, ready = status.get("desiredNumberScheduled"), status.get("numberReady", 0)
+                else:
+                    want, ready = (obj.get("spec") or {}).get("replicas", 1), status.get("readyReplicas", 0)
+                if want is not None and ready >= want:
+                    continue
+                if pods is None:
+                    pods = store.list(("", "pods"))[0]
+                failures = _steady_failures(obj, pods)
+                where = "%s %s/%s" % (kind, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+                if want is None or len(failures) < want - ready:
+                    settled = False
+                    not_ready.append("%s (starting)" % where)
+                else:
+                    not_ready.append("%s (%s)" % (where, ", ".join(sorted(set(failures)))))
+        accelerators = getattr(self, "accelerators", None)
+        if accelerators is not None and not accelerators.settled():
+            settled = False
+            not_ready.append("accelerators (device plugin capacity or DRA ResourceSlices not published yet)")
+        return settled, not_ready
+
+    def wait_settled(self, timeout=60.0, should_stop=None):
+        """Bounded wait for settled(); returns the names of what is not Ready (steady failures), raises
+        TimeoutError naming what is still starting. `should_stop()` true ends the wait early (None)."""
         deadline = time.monotonic() + timeout
+        report = (False, [])
         while time.monotonic() < deadline:
+            if should_stop is not None and should_stop():
+                return None
             with self.store.lock:
-                if self.settled():
-                    return self
+                report = self.settle_report()
+            if report[0]:
+                return report[1]
             time.sleep(0.05)
-        raise TimeoutError("the %s scenario's workloads did not all become ready within %ss"
-                           % (self.scenario.get("name"), timeout))
+        raise TimeoutError("the %s scenario's workloads did not settle within %ss: %s"
+                           % (self.scenario.get("name"), timeout, "; ".join(report[1]) or "nothing reported"))
 
     def stop(self):
         """Stop controllers and the server; open watches and log streams end promptly."""

@@ -137,6 +137,12 @@ def _load_file(path, seen):
 
 
 def _manifest_path(entry, base_dir):
+    """A `manifests` entry resolved: a path (str), or a mapping {path, render} whose `render` names how the
+    objects are rendered for this cluster (see MANIFEST_RENDERS in cluster.py)."""
+    if isinstance(entry, dict):
+        if not entry.get("path"):
+            raise ScenarioError("a `manifests` mapping needs `path` (got %r)" % (entry,))
+        return dict(entry, path=_manifest_path(entry["path"], base_dir))
     for candidate in (os.path.join(base_dir, entry), os.path.join(REPO_ROOT, entry)):
         if os.path.exists(candidate):
             return os.path.abspath(candidate)

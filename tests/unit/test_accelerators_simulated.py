@@ -133,3 +133,18 @@ def test_custom_counters_without_memory():
     scrape = promtext.parse(exposition(counters)[0])
     assert not [n for n in scrape.names() if n.startswith("DCGM_FI_DEV_FB_")]
     assert scrape.find("DCGM_FI_DEV_GPU_UTIL")
+
+
+def test_chart_device_classes_render_for_the_served_dra_version():
+    """As the chart's resourceApiVersion helper: the newest served version wins; extendedResourceName is
+    written only for resource.k8s.io/v1 (deviceclass-gpu.yaml's `if eq $resourceApiVersion ...`)."""
+    gpu = chart_device_classes()["gpu.nvidia.com"]
+    on_v1 = dra.render_chart_object(gpu, ["v1beta1", "v1beta2", "v1"])
+    assert on_v1["apiVersion"] == "resource.k8s.io/v1"
+    assert on_v1["spec"]["extendedResourceName"] == "nvidia.com/gpu"
+    on_133 = dra.render_chart_object(gpu, ["v1beta1", "v1beta2"])
+    assert on_133["apiVersion"] == "resource.k8s.io/v1beta2"
+    assert "extendedResourceName" not in on_133["spec"]
+    assert on_133["spec"]["selectors"] == gpu["spec"]["selectors"]
+    assert "extendedResourceName" in gpu["spec"], "the chart file itself must stay as rendered"
+    assert dra.render_chart_object(gpu, []) is None

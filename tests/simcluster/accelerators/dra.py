@@ -1,11 +1,11 @@
 """Dynamic Resource Allocation for the simulated GPUs: the NVIDIA DRA driver, the resourceclaim controller
 and the scheduler's DynamicResources plugin.
 
-* Driver (DraDriverController): once the driver's kubelet-plugin DaemonSet exists, the DeviceClasses its
-  chart installs are created (for the served API version; `extendedResourceName` only on v1, as the chart
-  does); a node gets a ResourceSlice of its GPUs (driver gpu.nvidia.com, pool = node, attributes type,
+* Driver (DraDriverController): a node gets a ResourceSlice of its GPUs (driver gpu.nvidia.com, pool = node, attributes type,
   uuid, productName, brand, architecture, cudaComputeCapability, driverVersion, cudaDriverVersion, index,
-  minor, resource.kubernetes.io/pciBusID; capacity memory) while the plugin's pod runs there.
+  minor, resource.kubernetes.io/pciBusID; capacity memory) while the plugin's pod runs there. The driver
+  never creates DeviceClasses: its chart does (`helm install` on a real cluster, the scenario's manifests
+  here, rendered for the served API version by `render_chart_object`).
 * resourceclaim controller (ClaimController): a pod's `resourceClaims[].resourceClaimTemplateName`
   becomes a ResourceClaim `<pod>-<claim>-<random>` owned by the pod, recorded in the pod's
   status.resourceClaimStatuses; when the pod is done or deleted its reservation is dropped, claims
@@ -26,7 +26,6 @@ import random
 import string
 import threading
 
-import yaml
 
 from ..controllers.manager import NODES, PODS, Controller
 from ..errors import ApiError
@@ -38,19 +37,39 @@ CLAIMS = (GROUP, "resourceclaims")
 TEMPLATES = (GROUP, "resourceclaimtemplates")
 SLICES = (GROUP, "resourceslices")
 CLASSES = (GROUP, "deviceclasses")
-DAEMONSETS = ("apps", "daemonsets")
 DRIVER = "gpu.nvidia.com"
 PLUGIN_DAEMONSET = ("nvidia-dra-driver", "nvidia-dra-driver-gpu-kubelet-plugin")
 PLUGIN_LABEL = ("nvidia-dra-driver-gpu-component", "kubelet-plugin")
 POD_CLAIM_ANNOTATION = "resource.kubernetes.io/pod-claim-name"
 CLASSES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manifests",
                             "nvidia-dra-driver-gpu-deviceclasses.yaml")
+# Fields the chart's templates write only when they render for resource.k8s.io/v1
+# (deviceclass-gpu.yaml: `{{- if eq $resourceApiVersion "resource.k8s.io/v1" }} extendedResourceName`).
+V1_ONLY_FIELDS = {"DeviceClass": (("spec", "extendedResourceName"),)}
 CANNOT_ALLOCATE = "cannot allocate all claims"
 
 
 def _suffix(length=5):
     rng = random.SystemRandom()
     return "".join(rng.choice(string.ascii_lowercase + string.digits) for dummy in range(length))
+
+
+def render_chart_object(obj, served_versions):
+    """A resource.k8s.io object of the driver's chart (rendered for v1) as `helm install` renders it on a
+    cluster serving `served_versions` (oldest first): the chart's helper resourceApiVersion picks the newest
+    served version, and v1-only fields are left out below v1. None when the cluster serves no DRA API."""
+    if not served_versions:
+        return None
+    version = served_versions[-1]
+    out = copy.deepcopy(obj)
+    out["apiVersion"] = "%s/%s" % (GROUP, version)
+    if version != "v1":
+        for path in V1_ONLY_FIELDS.get(out.get("kind"), ()):
+            parent = out
+            for part in path[:-1]:
+                parent = parent.get(part) or {}
+            parent.pop(path[-1], None)
+    return out
 
 
 def is_plugin_pod(pod):
@@ -392,7 +411,8 @@ class ClaimController(Controller):
 
 
 class DraDriverController(Controller):
-    """The NVIDIA DRA driver: DeviceClasses from its chart, one ResourceSlice per node it runs on."""
+    """The NVIDIA DRA driver's kubelet plugin: one ResourceSlice per node it runs on. DeviceClasses come from
+    the chart (helm, or the scenario's manifests), never from the driver."""
 
     name = "accelerators-dra-driver"
 
@@ -400,11 +420,11 @@ class DraDriverController(Controller):
         super(DraDriverController, self).__init__(manager)
         self.state = state
         self.inventory = inventory
-        self.routes = {PODS: self._on_pod, NODES: self._on_node, DAEMONSETS: self._on_daemonset,
-                       SLICES: self.state.apply, CLASSES: self.state.apply}
+        self.routes = {PODS: self._on_pod, NODES: self._on_node, SLICES: self.state.apply,
+                       CLASSES: self._on_class}
 
     def initial_keys(self):
-        return ["deviceclasses"] + list(self.inventory.nodes())
+        return list(self.inventory.nodes())
 
     def _on_pod(self, event):
         for obj in (event.old, event.obj):
@@ -415,34 +435,14 @@ class DraDriverController(Controller):
         if event.obj["metadata"]["name"] in self.inventory.nodes():
             self.enqueue(event.obj["metadata"]["name"])
 
-    def _on_daemonset(self, event):
-        meta = event.obj["metadata"]
-        if (meta.get("namespace"), meta["name"]) == PLUGIN_DAEMONSET:
-            self.enqueue("deviceclasses")
+    def _on_class(self, event):
+        self.state.apply(event)
+        self.manager.scheduler.retry()   # pods waiting for a class the chart has just created
 
     def reconcile(self, key):
         if SLICES not in self.store.types:
             return
-        if key == "deviceclasses":
-            self._sync_classes()
-        else:
-            self._sync_slice(key)
-
-    def _sync_classes(self):
-        if self.read(DAEMONSETS, PLUGIN_DAEMONSET[0], PLUGIN_DAEMONSET[1]) is None:
-            return
-        rtype = self.store.types[CLASSES]
-        with open(CLASSES_FILE, encoding="utf-8") as handle:
-            documents = [d for d in yaml.safe_load_all(handle) if d]
-        for doc in documents:
-            if self.read(CLASSES, None, doc["metadata"]["name"]) is not None:
-                continue
-            obj = copy.deepcopy(doc)
-            obj["apiVersion"] = rtype.api_version()
-            if "v1" not in rtype.versions:
-                obj["spec"].pop("extendedResourceName", None)   # the chart adds it only for resource.k8s.io/v1
-            self.store.create(CLASSES, obj)
-        self.manager.scheduler.retry()
+        self._sync_slice(key)
 
     def _plugin_running(self, node):
         for namespace, name in list(self.manager.index.pods_by_node.get(node, ())):

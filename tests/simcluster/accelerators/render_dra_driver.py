@@ -8,7 +8,9 @@ release adopts them, as helm does on a real cluster). Values: GPU resources on (
 without `gpuResourcesEnabledOverride`, because the driver must not share GPUs with the device plugin),
 ComputeDomains off, the kubelet plugin tolerating the GPU taint and placed on the scenario's DRA node
 gpu-1 by node name (the device plugin's DaemonSet leaves that node out). DeviceClasses go to a file of
-their own: the driver controller creates them for the API version the cluster serves.
+their own, rendered for resource.k8s.io/v1: scenarios load it with `render: dra-api-version`, which renders
+them for the DRA version the cluster serves as the chart's resourceApiVersion helper does (the driver itself
+never creates DeviceClasses).
 """
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ One controller plays the kubelet of all nodes. For a pod bound to a node whose R
 * init containers run to completion one after the other (sidecars, `restartPolicy: Always` init
   containers, keep running), then all containers start. What each container does (run forever, exit
   with a code after some time, print what) is the runtime's decision (`runtime.start_container`);
+* an image matching a pattern of `settings.runtime.unpullableImages` (fnmatch, e.g. "*:does-not-exist")
+  never pulls: the container waits with ErrImagePull, then ImagePullBackOff, retried with the same
+  back-off as a crash loop, and the events say what kubelet says (Failed, BackOff);
 * exits are handled per `restartPolicy` with the real back-off (immediate first restart, then 10 s
   doubling to 5 min; waiting reason CrashLoopBackOff); the phase follows kubelet's getPhase();
 * readiness: a running container is ready when the runtime says its program is ready and any
@@ -21,6 +24,7 @@ loads them directly) are adopted without any write. Node status is left as the s
 from __future__ import annotations
 
 import copy
+import fnmatch
 import hashlib
 import ipaddress
 import math
@@ -236,6 +240,10 @@ class Kubelet(Controller):
                 if cont.next_start is not None and now < cont.next_start:
                     wakes.append(cont.next_start)
                     return
+                if self._unpullable(cont.spec.get("image") or ""):
+                    self._pull_failed(pod, node, cont, now)
+                    wakes.append(cont.next_start)
+                    return
                 self._start(pod, node, cont, now)
                 run = cont.run
             run.advance(now)
@@ -319,6 +327,35 @@ class Kubelet(Controller):
                                     node_name, path)
         self.manager.recorder.event(pod, "Normal", "Started", "Started container %s" % cont.name, COMPONENT,
                                     node_name, path)
+
+    def _unpullable(self, image):
+        patterns = self.manager.settings("runtime").get("unpullableImages") or ()
+        return any(fnmatch.fnmatchcase(image, p) for p in patterns)
+
+    def _pull_failed(self, pod, node, cont, now):
+        """A pull that fails (kubelet's image manager): ErrImagePull on the first try, then ImagePullBackOff
+        with the crash-loop back-off between tries, and kubelet's Failed/BackOff events."""
+        image = cont.spec.get("image") or ""
+        node_name = node["metadata"]["name"]
+        path = self._field_path(cont)
+        reference = image if "/" in image.split(":", 1)[0] else "docker.io/library/" + image
+        error = ('rpc error: code = NotFound desc = failed to pull and unpack image "%s": failed to resolve '
+                 'reference "%s": %s: not found' % (reference, reference, reference))
+        recorder = self.manager.recorder
+        if cont.waiting is None or cont.waiting[0] not in ("ErrImagePull", "ImagePullBackOff"):
+            recorder.event(pod, "Normal", "Pulling", 'Pulling image "%s"' % image, COMPONENT, node_name, path)
+            recorder.event(pod, "Warning", "Failed", 'Failed to pull image "%s": %s' % (image, error), COMPONENT,
+                           node_name, path)
+            recorder.event(pod, "Warning", "Failed", "Error: ErrImagePull", COMPONENT, node_name, path)
+            cont.waiting = ("ErrImagePull", error)
+        else:
+            recorder.event(pod, "Normal", "BackOff", 'Back-off pulling image "%s"' % image, COMPONENT, node_name,
+                           path)
+            recorder.event(pod, "Warning", "Failed", "Error: ImagePullBackOff", COMPONENT, node_name, path)
+            cont.waiting = ("ImagePullBackOff", 'Back-off pulling image "%s": ErrImagePull: %s' % (image, error))
+        delay = cont.backoff or BACKOFF_START
+        cont.backoff = min(delay * 2, BACKOFF_MAX)
+        cont.next_start = now + delay
 
     def _pull_event(self, pod, cont, node_name, image):
         untagged = ":" not in image.rsplit("/", 1)[-1]
