@@ -54,9 +54,12 @@ options:
     description:
       - Accelerator vendor whose resource names, DRA driver, device nodes, listing command and metrics the
         check uses (see the vendor table in C(module_utils/accelerators.py)).
-      - V(auto) picks the vendor with the most accelerator nodes (by device plugin resources and node
-        labels), else the one whose DRA driver publishes devices.
+      - V(auto) detects every vendor of the table present on the cluster (device plugin resources and node
+        labels, DRA drivers publishing devices) and checks each; the result is the weakest of them, with each
+        vendor's findings, evidence and notes labelled by its name. With none present the check reports what
+        it reports on a cluster without accelerators (N/A where the requirement needs them).
+      - A named vendor checks that vendor's accelerators only.
     type: str
-    default: nvidia
+    default: auto
     choices: [auto, nvidia, amd, intel]
 """

@@ -169,7 +169,7 @@ def _expected_counts(nodes, slices, driver):
 
 
 def observe(cluster, opts):
-    accel = pr.observe_accelerators(cluster, opts.vendor)
+    accel = pr.observe_accelerators(cluster, opts.vendor, opts.vendor_reason)
     dra = dra_mod.observe_dra(cluster)
     if opts.vendor == "auto" and not accel["nodes"] and dra["drivers"]:
         accel["vendor"] = acc.resolve_vendor("auto", [], dra["drivers"])[0]
@@ -325,9 +325,9 @@ def judge(facts, probe_out=None, passive_reason=""):
                 "none found by label selector %s" % " or ".join(facts["selectors"]))
     if not pods:
         res.set(NOT_IMPLEMENTED, "no accelerator metrics exporter runs on the cluster")
-        res.note("No %s pod was found (labels %s). Install it (the GPU operator's dcgmExporter, or the "
-                 "dcgm-exporter chart/role) or pass exporter_selector if yours is labelled differently."
-                 % (entry["exporter"]["name"], " or ".join(facts["selectors"])))
+        res.note("No %s pod was found (labels %s). Install it (%s) or pass exporter_selector if yours is "
+                 "labelled differently." % (entry["exporter"]["name"], " or ".join(facts["selectors"]),
+                                            entry["exporter"]["install"]))
         return res.to_dict()
     good, problems = _node_findings(res, facts, entry)
     _scrape_evidence(res, facts, entry)

@@ -55,6 +55,7 @@ VENDORS = {
         "runtime_class": "nvidia",
         "dra": {
             "drivers": ("gpu.nvidia.com",),
+            "driver_name": "the NVIDIA DRA driver (chart nvidia-dra-driver-gpu, role k8s_ai.conformance.dra_driver)",
             "device_class": "gpu.nvidia.com",
             "known_classes": ("gpu.nvidia.com", "mig.nvidia.com", "vfio.gpu.nvidia.com",
                               "compute-domain-daemon.nvidia.com", "compute-domain-default-channel.nvidia.com"),
@@ -76,6 +77,7 @@ VENDORS = {
         },
         "exporter": {
             "name": "NVIDIA DCGM exporter",
+            "install": "the GPU operator's dcgmExporter, or the dcgm-exporter chart (role k8s_ai.conformance.dcgm_exporter)",
             "selectors": ("app=nvidia-dcgm-exporter", "app.kubernetes.io/name=dcgm-exporter"),
             "port": 9400,
             "port_names": ("gpu-metrics", "metrics"),
@@ -121,6 +123,7 @@ VENDORS = {
         "runtime_class": None,
         "dra": {
             "drivers": ("gpu.amd.com",),
+            "driver_name": "AMD's GPU DRA driver (k8s-gpu-dra-driver)",
             "device_class": "gpu.amd.com",
             "known_classes": ("gpu.amd.com",),
             "attribute_domain": "gpu.amd.com",
@@ -141,6 +144,7 @@ VENDORS = {
         },
         "exporter": {
             "name": "AMD device metrics exporter",
+            "install": "the AMD GPU operator's metricsExporter, or AMD's device-metrics-exporter chart",
             "selectors": ("app.kubernetes.io/name=device-metrics-exporter", "app=amd-device-metrics-exporter"),
             "port": 5000,
             "port_names": ("http", "metrics"),
@@ -177,6 +181,7 @@ VENDORS = {
         "runtime_class": None,
         "dra": {
             "drivers": ("gpu.intel.com",),
+            "driver_name": "Intel's GPU resource driver (intel-resource-drivers-for-kubernetes)",
             "device_class": "gpu.intel.com",
             "known_classes": ("gpu.intel.com",),
             "attribute_domain": "gpu.intel.com",
@@ -196,6 +201,7 @@ VENDORS = {
         },
         "exporter": {
             "name": "Intel XPU Manager exporter",
+            "install": "Intel's XPU Manager exporter DaemonSet (xpumanager with its Prometheus endpoint)",
             "selectors": ("app=intel-xpumanager", "app.kubernetes.io/name=xpumanager"),
             "port": 29999,
             "port_names": ("metrics",),
@@ -343,6 +349,13 @@ def detect_vendor(nodes, slice_drivers=()):
         if set(entry["dra"]["drivers"]) & set(slice_drivers):
             return name
     return None
+
+
+def detect_vendors(nodes, slice_drivers=()):
+    """Every vendor of the table present on the cluster, in table order: accelerator nodes by resources or
+    labels, or a DRA driver of the vendor publishing devices. Empty when none is."""
+    return [name for name, entry in VENDORS.items()
+            if accelerator_nodes(nodes, entry) or set(entry["dra"]["drivers"]) & set(slice_drivers)]
 
 
 def resolve_vendor(requested, nodes, slice_drivers=()):

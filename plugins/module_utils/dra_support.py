@@ -179,7 +179,7 @@ def observe_dra(cluster):
 
 def observe(cluster, opts):
     version = cluster.version()
-    accel = pr.observe_accelerators(cluster, opts.vendor)
+    accel = pr.observe_accelerators(cluster, opts.vendor, opts.vendor_reason)
     dra = observe_dra(cluster)
     if opts.vendor == "auto" and not accel["nodes"] and dra["drivers"]:
         accel["vendor"] = acc.resolve_vendor("auto", [], dra["drivers"])[0]
@@ -473,7 +473,7 @@ def judge(facts, probe_out=None, passive_reason=""):
                  "default; on 1.33 enable the DynamicResourceAllocation feature gate on the API server, controller "
                  "manager, scheduler and kubelets and --runtime-config=resource.k8s.io/v1beta1=true (or v1beta2).")
     elif has_v1:
-        _judge_v1(res, all_listable, dra, functional)
+        _judge_v1(res, all_listable, dra, functional, acc.vendor(facts["vendor"]))
     elif minor >= 34:
         res.set(NOT_IMPLEMENTED, "resource.k8s.io/v1 is not served on Kubernetes 1.%d" % minor)
         res.note("Only %s served; from Kubernetes 1.34 the checklist requires the GA API resource.k8s.io/v1 (on "
@@ -489,7 +489,7 @@ def judge(facts, probe_out=None, passive_reason=""):
     return res.to_dict()
 
 
-def _judge_v1(res, all_listable, dra, functional):
+def _judge_v1(res, all_listable, dra, functional, entry):
     if not all_listable:
         res.set(PARTIAL, "resource.k8s.io/v1 is served but not all four DRA resources are listable")
         res.note("The KAR-0051 test plan needs deviceclasses, resourceclaims, resourceclaimtemplates and "
@@ -498,7 +498,7 @@ def _judge_v1(res, all_listable, dra, functional):
     res.set(IMPLEMENTED, "resource.k8s.io/v1 is served and its four resources are listable")
     if not dra["drivers"]:
         res.note("No DRA driver publishes devices, so allocation was not exercised; install a DRA driver (for "
-                 "NVIDIA GPUs the NVIDIA DRA driver) to request accelerators through DRA.")
+                 "%s accelerators %s) to request them through DRA." % (entry["display"], entry["dra"]["driver_name"]))
     elif functional is None:
         res.note("A DRA driver publishes devices; allocation was not exercised in this run (active mode does).")
     elif not functional[0]:

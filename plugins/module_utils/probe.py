@@ -16,6 +16,7 @@ import re
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import accelerators as acc
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import result as result_mod
 
 # Paired with the doc fragment k8s_ai.conformance.checks (keep both in step).
 CHECK_ARG_SPEC = {
@@ -25,7 +26,7 @@ CHECK_ARG_SPEC = {
     "node_selector": {"type": "dict"},
     "tolerations": {"type": "list", "elements": "dict"},
     "probe_image": {"type": "str", "default": "ubuntu:22.04"},
-    "vendor": {"type": "str", "default": "nvidia", "choices": list(acc.VENDOR_CHOICES)},
+    "vendor": {"type": "str", "default": "auto", "choices": list(acc.VENDOR_CHOICES)},
 }
 
 LISTING_MARK = "LISTING_EXIT: "
@@ -38,14 +39,45 @@ TERMINAL_PHASES = ("Succeeded", "Failed")
 def run_check(requirement_id, run, params, check_mode):
     """Connect, run one requirement check and return (result, None), or (None, message) for an error that
     stops it (connection, permission, missing API, interrupted probe). The module's main() turns the
-    message into fail_json; an unmet requirement is a result, never an error."""
+    message into fail_json; an unmet requirement is a result, never an error.
+
+    With `vendor: auto` (the default) on a cluster with accelerators of several vendors, the check runs once
+    per vendor and the results are combined (result.combine_vendors): each vendor's accelerators must meet
+    the requirement."""
     opts = CheckOptions(params, check_mode)
     try:
-        return run(cl.Cluster.connect(params), opts), None
+        cluster = cl.Cluster.connect(params)
+        vendors = present_vendors(cluster) if opts.vendor == "auto" else []
+        if len(vendors) < 2:
+            return run(cluster, opts), None
+        per_vendor = []
+        for name in vendors:
+            per_vendor.append((acc.vendor(name)["display"], run(cluster, opts.for_vendor(name))))
+        return result_mod.combine_vendors(requirement_id, per_vendor, mode=per_vendor[0][1]["mode"]), None
     except cl.ClusterError as err:
         return None, "%s: %s" % (requirement_id, err)
     except cl.ProbeInterrupted as err:
         return None, "%s: %s; the probe namespace was deleted" % (requirement_id, err)
+
+
+def present_vendors(cluster):
+    """The table's vendors whose accelerators the cluster has: node resources and labels, and the drivers of
+    the ResourceSlices of the newest served resource.k8s.io version (one bounded list: drivers publish a
+    slice per node, a sample of 500 names them all on clusters of one driver per vendor)."""
+    nodes = cluster.list("v1", "nodes")
+    drivers = set()
+    served = cluster.discovery().served_versions("resource.k8s.io")
+    for version in ("v1", "v1beta2", "v1beta1"):
+        if version in served:
+            if cluster.discovery().has("resource.k8s.io/" + version, "resourceslices"):
+                try:
+                    slices = cluster.list("resource.k8s.io/" + version, "resourceslices", max_items=500)
+                except cl.ClusterError:
+                    slices = []   # not allowed to list slices: nodes alone decide
+                drivers = set((s.get("spec") or {}).get("driver") for s in slices
+                              if (s.get("spec") or {}).get("devices"))
+            break
+    return acc.detect_vendors(nodes, drivers)
 
 
 class CheckOptions(object):
@@ -60,7 +92,15 @@ class CheckOptions(object):
         self.node_selector = {str(k): str(v) for k, v in (params.get("node_selector") or {}).items()}
         self.tolerations = params.get("tolerations")
         self.probe_image = params.get("probe_image") or "ubuntu:22.04"
-        self.vendor = params.get("vendor") or "nvidia"
+        self.vendor = params.get("vendor") or "auto"
+        self.vendor_reason = None   # set when run_check picked the vendor (several present)
+
+    def for_vendor(self, name):
+        """These options with the vendor set to `name` (one vendor's run on a cluster with several)."""
+        params = dict(self.params, vendor=name)
+        out = CheckOptions(params, self.check_mode)
+        out.vendor_reason = "detected from node resources, labels or DRA drivers (one of several vendors present)"
+        return out
 
     @property
     def active(self):
@@ -83,14 +123,15 @@ class CheckOptions(object):
 
 
 # --------------------------------------------------------------------------------------------- observe
-def observe_accelerators(cluster, requested_vendor):
+def observe_accelerators(cluster, requested_vendor, reason=None):
     """Accelerator facts every check starts from (nodes are listed with paging, pods are not listed).
 
     Returns {"vendor", "vendor_reason", "nodes": [summaries], "node_count", "other": {...}}.
     """
     nodes = cluster.list("v1", "nodes")
     drivers = ()
-    name, reason = acc.resolve_vendor(requested_vendor, nodes, drivers)
+    name, resolved = acc.resolve_vendor(requested_vendor, nodes, drivers)
+    reason = reason or resolved
     entry = acc.vendor(name)
     return {
         "vendor": name,

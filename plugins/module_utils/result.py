@@ -144,3 +144,23 @@ def validate_result(result):
         if not isinstance(item, dict) or "title" not in item or item.get("kind", "text") not in EVIDENCE_KINDS:
             raise ResultError("%s: malformed evidence item %r" % (rid, item))
     return result
+
+
+def combine_vendors(requirement_id, per_vendor, mode="active"):
+    """One result from the results of the same check run once per accelerator vendor on the cluster
+    ([(vendor display name, result dict)], in table order). The status is the weakest of the vendors the
+    requirement applies to (N/A only when it applies to none); summary, findings, evidence and notes keep
+    each vendor's own, labelled with its name."""
+    applicable = [(name, r) for name, r in per_vendor if r["status"] != NOT_APPLICABLE]
+    status = weakest(*[r["status"] for _name, r in applicable]) if applicable else NOT_APPLICABLE
+    findings, evidence, notes = [], [], []
+    for name, result in per_vendor:
+        for finding in result["findings"]:
+            findings.append(dict(finding, name="[%s] %s" % (name, finding["name"])))
+        for item in result["evidence"]:
+            evidence.append(dict(item, title="[%s] %s" % (name, item["title"])))
+        if str(result.get("notes") or "").strip():
+            notes.append("%s: %s" % (name, result["notes"].strip()))
+    summary = "; ".join("%s: %s (%s)" % (name, r["summary"] or r["status"], r["status"]) for name, r in per_vendor)
+    return make_result(requirement_id, status, findings, evidence, "\n".join(notes), summary=summary, mode=mode)
+

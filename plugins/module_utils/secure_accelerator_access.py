@@ -59,7 +59,7 @@ def observe_gpu_operator(cluster):
 
 def observe(cluster, opts):
     version = cluster.version()
-    accel = pr.observe_accelerators(cluster, opts.vendor)
+    accel = pr.observe_accelerators(cluster, opts.vendor, opts.vendor_reason)
     dra = dra_mod.observe_dra(cluster)
     if opts.vendor == "auto" and not accel["nodes"] and dra["drivers"]:
         accel["vendor"] = acc.resolve_vendor("auto", [], dra["drivers"])[0]

@@ -26,6 +26,7 @@ def test_every_vendor_has_every_field_the_checks_read(name):
     for pattern in entry["listing"]["patterns"] + (entry["devices"]["pattern"],):
         re.compile(pattern)
     assert entry["exporter"]["selectors"] and entry["exporter"]["port"]
+    assert entry["exporter"]["install"] and entry["dra"]["driver_name"]
     assert acc.default_tolerations(entry) == [{"key": entry["taint_key"], "operator": "Exists", "effect": "NoSchedule"}]
 
 
@@ -122,6 +123,26 @@ def test_vendor_detection_and_other_accelerators():
     assert acc.detect_vendor([node("c")], ["gpu.nvidia.com"]) == "nvidia"
     assert acc.detect_vendor([node("c")]) is None
     assert acc.other_accelerators(nodes) == {"t": {"google.com/tpu": 4}}
+
+
+def test_every_vendor_present_is_detected():
+    nodes = [node("a", {"amd.com/gpu": "4"}), node("n", {"nvidia.com/gpu": "1"}), node("c", {"cpu": "8"}),
+             node("t", {"google.com/tpu": "4"})]
+    assert acc.detect_vendors(nodes) == ["nvidia", "amd"]
+    # an Intel DRA driver publishing devices counts, with no Intel resource on any node
+    assert acc.detect_vendors(nodes, ["gpu.intel.com"]) == ["nvidia", "amd", "intel"]
+    # labels alone (feature discovery before the device plugin is up) count too
+    assert acc.detect_vendors([node("l", {"cpu": "8"}, GFD)]) == ["nvidia"]
+    assert acc.detect_vendors([node("c", {"cpu": "8"}), node("t", {"google.com/tpu": "4"})]) == []
+
+
+def test_fix_hints_belong_to_their_vendor():
+    """An AMD cluster is never told to install NVIDIA's exporter or driver."""
+    for name in ("amd", "intel"):
+        entry = acc.vendor(name)
+        assert "dcgm" not in entry["exporter"]["install"].lower() and "nvidia" not in entry["exporter"]["install"].lower()
+        assert "nvidia" not in entry["dra"]["driver_name"].lower()
+    assert "dcgm" in acc.vendor("nvidia")["exporter"]["install"].lower()
 
 
 def test_unknown_vendor_names_the_choices():

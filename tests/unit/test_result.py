@@ -68,3 +68,29 @@ def test_builder_rejects_malformed_parts():
         res.add_evidence("e", "c", kind="html")
     with pytest.raises(r.ResultError):
         res.lower_to("Partially Implemented", "no status yet")
+
+
+def _vendor_result(status, summary, notes="", finding="exporter pods"):
+    return r.make_result("accelerator_metrics", status, [{"name": finding, "passed": status == r.IMPLEMENTED,
+                                                          "detail": ""}],
+                         [{"title": "scrape", "kind": "text", "content": "x"}], notes, summary=summary)
+
+
+def test_vendors_combine_to_the_weakest_with_each_vendors_words():
+    combined = r.combine_vendors("accelerator_metrics", [
+        ("NVIDIA", _vendor_result(r.IMPLEMENTED, "every GPU reports")),
+        ("AMD", _vendor_result(r.NOT_IMPLEMENTED, "no exporter", notes="Install AMD's exporter.")),
+    ])
+    assert combined["status"] == r.NOT_IMPLEMENTED
+    assert [f["name"] for f in combined["findings"]] == ["[NVIDIA] exporter pods", "[AMD] exporter pods"]
+    assert [e["title"] for e in combined["evidence"]] == ["[NVIDIA] scrape", "[AMD] scrape"]
+    assert combined["notes"] == "AMD: Install AMD's exporter."
+    assert "NVIDIA: every GPU reports (Implemented)" in combined["summary"] and "AMD: no exporter" in combined["summary"]
+
+
+def test_vendors_na_only_when_it_applies_to_none():
+    na = _vendor_result(r.NOT_APPLICABLE, "no accelerators", notes="No accelerators of this vendor.")
+    partial = r.combine_vendors("x", [("NVIDIA", na), ("AMD", _vendor_result(r.PARTIAL, "some"))])
+    assert partial["status"] == r.PARTIAL
+    both = r.combine_vendors("x", [("NVIDIA", na), ("AMD", na)])
+    assert both["status"] == r.NOT_APPLICABLE and "NVIDIA: No accelerators" in both["notes"]

@@ -116,6 +116,16 @@ def claim_owner_uid(claim):
     return None
 
 
+class _Added(object):
+    """A store event of type ADDED, for priming DraState from objects that were there before it started."""
+
+    type = "ADDED"
+
+    def __init__(self, gr, obj):
+        self.gr = gr
+        self.obj = obj
+
+
 class DraState(object):
     """What the plugin and the device provider read: claims, slices, classes (kept from store events).
 
@@ -140,6 +150,14 @@ class DraState(object):
                 table.pop(key, None)
             else:
                 table[key] = event.obj
+
+    def prime(self, store):
+        """Take in what the store already holds (a scenario's DeviceClasses, slices, claims) at start; later
+        changes arrive through apply(). Runs under the store lock, like apply()."""
+        for gr in (CLAIMS, SLICES, CLASSES):
+            if gr in store.types:
+                for obj in store.list(gr)[0]:
+                    self.apply(_Added(gr, obj))
 
     def put_claim(self, claim):
         with self.lock:
@@ -424,6 +442,7 @@ class DraDriverController(Controller):
                        CLASSES: self._on_class}
 
     def initial_keys(self):
+        self.state.prime(self.store)
         return list(self.inventory.nodes())
 
     def _on_pod(self, event):
