@@ -14,6 +14,7 @@ from kubernetes.client.rest import ApiException
 
 from conftest import FIXTURES, TOOLS, Raw, api_client
 from simcluster.scenario import load_all
+import upstream_charts
 
 # charts whose CRDs sit in crds/ dirs or templates, with the values they need to render (SOURCES.md)
 CHART_VALUES = {"gpu-operator": [], "kueue": [], "kuberay-operator": [], "kube-prometheus-stack": [],
@@ -35,13 +36,13 @@ def upstream_crds():
     `helm template --include-crds` renders for each chart (crds/ dirs and CRDs in templates)."""
     out = []
     files = glob.glob(os.path.join(FIXTURES, "crds", "**", "*.yaml*"), recursive=True)
-    files += glob.glob(os.path.join(FIXTURES, "charts", "gateway-api-crds", "*.yaml"))
+    files += glob.glob(os.path.join(upstream_charts.charts_dir(), "gateway-api-crds", "*.yaml"))
     for path in sorted(files):
         for doc in _docs(path):
             if doc.get("kind") == "CustomResourceDefinition":
                 out.append((os.path.relpath(path, FIXTURES), doc))
     for chart, values in CHART_VALUES.items():
-        rendered = subprocess.run([os.path.join(TOOLS, "helm"), "template", "t", os.path.join(FIXTURES, "charts", chart),
+        rendered = subprocess.run([os.path.join(TOOLS, "helm"), "template", "t", upstream_charts.chart(chart),
                                    "--include-crds", "--namespace", "crd-test"] + values,
                                   capture_output=True, text=True, check=True)
         for doc in load_all(rendered.stdout):

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from conftest import FIXTURES
+from upstream_charts import chart as chart_path
 
 CHARTS = [
     ("kube-prometheus-stack", "monitoring", []),
@@ -29,7 +29,7 @@ def test_install_upgrade_uninstall_upstream_charts(make_sim, tools):
     sim = make_sim(speed=50)
     kubectl, helm = tools(sim)
     for chart, namespace, values in CHARTS:
-        out = helm("install", chart, os.path.join(FIXTURES, "charts", chart), "-n", namespace, "--create-namespace",
+        out = helm("install", chart, chart_path(chart), "-n", namespace, "--create-namespace",
                    *values, timeout=300)
         assert "STATUS: deployed" in out.stdout, (chart, out.stdout, out.stderr)
     releases = {r["name"]: r for r in json.loads(helm("list", "-A", "-o", "json").stdout)}
@@ -44,7 +44,7 @@ def test_install_upgrade_uninstall_upstream_charts(make_sim, tools):
     secrets = kubectl.json("get", "secrets", "-n", "kuberay", "-l", "owner=helm")["items"]
     assert [s["type"] for s in secrets] == ["helm.sh/release.v1"]
 
-    out = helm("upgrade", "kuberay-operator", os.path.join(FIXTURES, "charts", "kuberay-operator"), "-n", "kuberay",
+    out = helm("upgrade", "kuberay-operator", chart_path("kuberay-operator"), "-n", "kuberay",
                "--set", "replicas=2", timeout=300)
     assert "STATUS: deployed" in out.stdout and "REVISION: 2" in out.stdout
     operator = kubectl.json("get", "deployment", "-n", "kuberay", "-l", "app.kubernetes.io/name=kuberay-operator")
@@ -60,7 +60,7 @@ def test_install_with_wait_returns_once_the_workloads_are_ready(make_sim, tools)
     """helm 4's --wait watches the release's objects (kstatus) until the controllers report them ready."""
     sim = make_sim(speed=50)
     kubectl, helm = tools(sim)
-    out = helm("install", "kuberay-operator", os.path.join(FIXTURES, "charts", "kuberay-operator"), "-n", "kuberay",
+    out = helm("install", "kuberay-operator", chart_path("kuberay-operator"), "-n", "kuberay",
                "--create-namespace", "--wait", "--timeout", "120s", timeout=200)
     assert "STATUS: deployed" in out.stdout
     deployments = kubectl.json("get", "deployments", "-n", "kuberay")["items"]
@@ -89,7 +89,7 @@ def test_every_chart_installs_with_wait_and_its_workloads_are_ready(make_sim, to
     kubectl, helm = tools(sim)
     namespaces = set()
     for chart, namespace, values in CHARTS:
-        out = helm("install", chart, os.path.join(FIXTURES, "charts", chart), "-n", namespace, "--create-namespace",
+        out = helm("install", chart, chart_path(chart), "-n", namespace, "--create-namespace",
                    "--wait", "--timeout", "180s", *(values + WAIT_VALUES.get(chart, [])), timeout=300)
         assert "STATUS: deployed" in out.stdout, (chart, out.stdout, out.stderr)
         namespaces.add(namespace)

@@ -15,8 +15,10 @@ import jsonschema
 import pytest
 import yaml
 
+import upstream_charts
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CHARTS = os.path.realpath(os.path.join(ROOT, "..", "shared", "fixtures", "upstream", "charts"))
+CHARTS = upstream_charts.charts_dir()
 HELM = os.path.join(ROOT, ".tools", "bin", "helm")
 PLAYBOOK = os.path.join(ROOT, "tests", "integration", "roles", "render-values.yml")
 LOCAL_CHARTS = os.path.join(ROOT, "tests", "integration", "roles", "local-charts.yml")

@@ -7,12 +7,14 @@ import os
 import re
 import subprocess
 
+import upstream_charts
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO = os.path.join(HERE, "stackless-gpu.yaml")
 LOCAL_CHARTS = os.path.join(HERE, "local-charts.yml")
 HELM = os.path.join(ROOT, ".tools", "bin", "helm")
-CHARTS = os.path.realpath(os.path.join(ROOT, "..", "shared", "fixtures", "upstream", "charts"))
+CHARTS = upstream_charts.charts_dir()   # K8S_AI_CHARTS_DIR, ../shared, or a cache of the pinned charts
 ROLE_NAMESPACES = ("gpu-operator", "dra-driver-nvidia-gpu", "envoy-gateway-system", "kueue-system", "monitoring",
                    "dcgm-exporter", "kuberay-system")
 # Simulated seconds per real second: container starts and operator loops take a few simulated seconds.
@@ -56,6 +58,8 @@ class Run(object):
 
 def playbook(sim, path, *extra_vars, **env):
     """Run a playbook against `sim` with the local upstream charts; extra vars as JSON-able dicts or k=v."""
+    for name in upstream_charts.ROLE_CHARTS:
+        upstream_charts.chart(name)   # fetched into the cache once, when that is where charts come from
     cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), path, "-e", "@" + LOCAL_CHARTS,
            "-e", json.dumps(dict(TIMEOUTS, kubeconfig=sim.kubeconfig, helm_binary=HELM))]
     for var in extra_vars:
