@@ -12,6 +12,17 @@ for path in (os.path.join(ROOT, ".tools", "collections"), os.path.join(ROOT, "te
         sys.path.insert(0, path)
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked slow run first, the longest first (`@pytest.mark.slow(seconds=N)`, N as measured on 2
+    idle cores), the order otherwise kept: with pytest-xdist (`--dist loadfile --no-loadscopereorder`, as
+    hack/test.sh runs it) a long test that starts last is the whole run's tail, one started first overlaps
+    with everything else."""
+    def key(item):
+        marker = item.get_closest_marker("slow")
+        return (0, -float(marker.kwargs.get("seconds", 0))) if marker else (1, 0)
+    items.sort(key=key)
+
+
 # ----------------------------------------------------------------------------------------- simulator
 # `sim_cluster`: one simulated cluster (the default scenario) for the whole test session, shared by
 # tests that do not change cluster-wide state. `make_sim(scenario, **overrides)`: a fresh cluster per

@@ -50,6 +50,7 @@ def conformant(tmp_path_factory):
     sim.stop()
 
 
+@pytest.mark.slow
 def test_conformant_cluster_gets_verified_verdicts_and_an_honest_submission(conformant, tmp_path):
     run = run_playbook(conformant.kubeconfig, str(tmp_path))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
@@ -78,6 +79,7 @@ def test_conformant_cluster_gets_verified_verdicts_and_an_honest_submission(conf
     assert leftovers(conformant) == []
 
 
+@pytest.mark.slow
 def test_rerun_keeps_what_a_person_wrote(conformant, tmp_path):
     assert run_playbook(conformant.kubeconfig, str(tmp_path)).returncode == 0
     product_path = tmp_path / "v1.33" / "simulated-ai-cluster" / "PRODUCT.yaml"

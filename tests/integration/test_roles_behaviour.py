@@ -26,6 +26,7 @@ def client(sim):
     return dynamic.DynamicClient(config.new_client_from_config(sim.kubeconfig))
 
 
+@pytest.mark.slow
 def test_kueue_will_not_delete_queues_unless_asked(sim, client, tmp_path):
     """The chart ships Kueue's CRDs as templates: uninstalling deletes every queue with them."""
     role = write_role_playbook(tmp_path, "kueue")
@@ -49,6 +50,7 @@ def test_kueue_will_not_delete_queues_unless_asked(sim, client, tmp_path):
         client.resources.get(api_version="v1", kind="Namespace").get(name="kueue-system")
 
 
+@pytest.mark.slow
 def test_a_component_that_cannot_become_ready_is_named_with_its_counts(sim, tmp_path):
     """96-CPU GPU nodes cannot fit a 500-CPU exporter pod: the role says which DaemonSet and how many are ready."""
     role = write_role_playbook(tmp_path, "dcgm_exporter")
@@ -63,6 +65,7 @@ def test_a_component_that_cannot_become_ready_is_named_with_its_counts(sim, tmp_
                                 "dcgm_exporter_state": "absent"}).rc == 0
 
 
+@pytest.mark.slow
 def test_dcgm_exporter_creates_its_service_monitor_once_the_crd_exists(sim, client, tmp_path):
     role = write_role_playbook(tmp_path, "dcgm_exporter")
     settings = {"dcgm_exporter_namespace": "exporter-auto", "dcgm_exporter_release_name": "auto-dcgm-exporter"}

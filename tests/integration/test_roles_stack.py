@@ -72,6 +72,7 @@ def crd_names(client):
                                                           kind="CustomResourceDefinition").get().items}
 
 
+@pytest.mark.slow(seconds=144)
 def test_stack_installs_ready_reruns_unchanged_and_uninstalls_clean(sim):
     client = client_for(sim)
 

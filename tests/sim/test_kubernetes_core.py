@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 PLAYBOOK = """
@@ -100,6 +102,7 @@ PLAYBOOK = """
 """
 
 
+@pytest.mark.slow
 def test_kubernetes_core_modules_through_ansible_playbook(sim_cluster, tmp_path):
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAYBOOK)
