@@ -1,0 +1,125 @@
+"""gang_scheduling and cluster_autoscaling against their scenarios: the verdicts docs/scenarios.md promises,
+and a cluster left as it was found (no probe namespace, pod, job, and no probe ClusterQueue/ResourceFlavor).
+
+One simulated cluster per scenario for the whole module (the checks clean up, which these tests verify).
+"""
+from __future__ import annotations
+
+import pytest
+
+from checks_support import FAST, finding, leftovers, probe_namespaces, run_module, start_sim
+
+IMPLEMENTED, PARTIAL, NOT_IMPLEMENTED, NA = "Implemented", "Partially Implemented", "Not Implemented", "N/A"
+
+# scenario -> (gang_scheduling, cluster_autoscaling default, cluster_autoscaling scale_test=true or None when
+# not defined); docs/scenarios.md has the same table
+EXPECTED = {
+    "ai-stack": (IMPLEMENTED, PARTIAL, IMPLEMENTED),
+    "no-gang-scheduler": (NOT_IMPLEMENTED, NA, NA),
+    "no-autoscaler": (IMPLEMENTED, NA, NA),
+    "autoscaler-ignores-gpu": (NOT_IMPLEMENTED, NOT_IMPLEMENTED, NOT_IMPLEMENTED),
+    "karpenter": (NOT_IMPLEMENTED, PARTIAL, None),
+}
+GANG = {"gang_window": 3}
+SCALE = {"scale_test": True, "scale_up_timeout": 20, "scale_down_timeout": 20, "pending_timeout": 10}
+KUEUE_CLUSTER_TYPES = (("kueue.x-k8s.io", "clusterqueues"), ("kueue.x-k8s.io", "resourceflavors"))
+
+
+@pytest.fixture(scope="module")
+def clusters(tmp_path_factory):
+    started = {}
+
+    def get(name):
+        if name not in started:
+            started[name] = start_sim(name, tmp_path_factory.mktemp(name))
+        return started[name]
+    yield get
+    for sim in started.values():
+        sim.stop()
+
+
+def check(sim, module, **args):
+    params = dict(FAST, kubeconfig=sim.kubeconfig)
+    params.update(args)
+    out = run_module(module, params)
+    assert not out.get("failed"), out.get("msg")
+    assert out["changed"] is False
+    return out["result"]
+
+
+def clean(sim):
+    extra = [(gr, o["metadata"]["name"]) for gr in KUEUE_CLUSTER_TYPES if gr in sim.store.types
+             for o in sim.store.list(gr)[0]]
+    nodes = sorted(n["metadata"]["name"] for n in sim.store.list(("", "nodes"))[0])
+    return probe_namespaces(sim) == [] and leftovers(sim) == [] and extra == [], nodes
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_gang_scheduling_verdict(clusters, scenario):
+    sim = clusters(scenario)
+    result = check(sim, "gang_scheduling", **GANG)
+    assert (result["id"], result["status"]) == ("gang_scheduling", EXPECTED[scenario][0]), result["notes"]
+    assert clean(sim)[0]
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_cluster_autoscaling_default_verdict(clusters, scenario):
+    sim = clusters(scenario)
+    result = check(sim, "cluster_autoscaling")
+    assert (result["id"], result["status"]) == ("cluster_autoscaling", EXPECTED[scenario][1]), result["notes"]
+    if result["status"] == NA:
+        assert "fixed size" in result["notes"]
+
+
+@pytest.mark.parametrize("scenario", sorted(s for s, v in EXPECTED.items() if v[2] and s != "no-gang-scheduler"))
+def test_cluster_autoscaling_scale_test_verdict(clusters, scenario):
+    sim = clusters(scenario)
+    before = clean(sim)[1]
+    result = check(sim, "cluster_autoscaling", **SCALE)
+    assert result["status"] == EXPECTED[scenario][2], result["notes"]
+    assert "billed" in result["notes"]
+    ok, after = clean(sim)
+    assert ok and after == before          # the added node went away again
+
+
+def test_ai_stack_kueue_probe_evidence(clusters):
+    result = check(clusters("ai-stack"), "gang_scheduling", **GANG)
+    pos = finding(result, "Kueue positive")[0]
+    assert pos["passed"] and "2 pods created" in pos["detail"] and "Complete" in pos["detail"]
+    neg = finding(result, "Kueue negative")[0]
+    assert neg["passed"] and "insufficient quota for nvidia.com/gpu" in neg["detail"] and "0 of 3 pods" in neg["detail"]
+    assert "waitForPodsReady is off" in result["notes"]
+    events = [e["content"] for e in result["evidence"] if e["title"] == "Kueue positive events"][0]
+    assert "Admitted by clusterQueue" in events and "QuotaReserved" in events
+
+
+def test_ai_stack_scale_up_lands_the_pending_pod_on_a_new_node(clusters):
+    result = check(clusters("ai-stack"), "cluster_autoscaling", **SCALE)
+    up = finding(result, "scale test: accelerator pod pending")[0]
+    assert up["passed"]
+    scale = [e["content"] for e in result["evidence"] if e["title"] == "scale test"][0]
+    assert scale["new_nodes"] and not set(scale["new_nodes"]) & set(scale["accelerator_nodes_before"])
+    events = [e["content"] for e in result["evidence"] if e["title"] == "scale test events"][0]
+    assert "pod triggered scale-up: [{gpu-as 1->2 (max: 3)}]" in events and "ScaleDown" in events
+
+
+def test_ignored_gpu_pods_name_the_missing_node(clusters):
+    result = check(clusters("autoscaler-ignores-gpu"), "cluster_autoscaling", **SCALE)
+    up = finding(result, "scale test: accelerator pod pending")[0]
+    assert up["passed"] is False and "waiting for a new accelerator node" in up["detail"]
+    events = [e["content"] for e in result["evidence"] if e["title"] == "scale test events"][0]
+    assert "NotTriggerScaleUp" in events and "Insufficient nvidia.com/gpu" in events
+
+
+@pytest.mark.parametrize("how", ["passive", "check_mode"])
+def test_passive_and_check_mode_create_nothing(clusters, how):
+    sim = clusters("ai-stack")
+    counts = {gr: len(sim.store.list(gr)[0]) for gr in KUEUE_CLUSTER_TYPES + (("", "namespaces"), ("", "pods"))}
+    for module, extra in (("gang_scheduling", GANG), ("cluster_autoscaling", {"scale_test": True})):
+        params = dict(FAST, kubeconfig=sim.kubeconfig, **extra)
+        if how == "passive":
+            params["mode"] = "passive"
+        out = run_module(module, params, check_mode=how == "check_mode")
+        assert out["result"]["mode"] == "passive"
+        assert out["result"]["status"] == PARTIAL
+    assert {gr: len(sim.store.list(gr)[0]) for gr in counts} == counts
