@@ -123,3 +123,34 @@ def test_passive_and_check_mode_create_nothing(clusters, how):
         assert out["result"]["mode"] == "passive"
         assert out["result"]["status"] == PARTIAL
     assert {gr: len(sim.store.list(gr)[0]) for gr in counts} == counts
+
+
+def test_scheduling_cluster_roles_are_enough(clusters):
+    """files/rbac/k8s-ai-conformance-scheduling-{passive,active}.yaml, applied as an administrator would, let
+    each mode run through the simulated cluster's real RBAC (active: probes and the scale test included)."""
+    import os
+    import yaml
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
+    from checks_support import ROOT
+
+    sim = clusters("ai-stack")
+    admin = cl.Cluster.connect({"kubeconfig": sim.kubeconfig})
+    for mode in ("passive", "active"):
+        role = "k8s-ai-conformance-scheduling-%s" % mode
+        with open(os.path.join(ROOT, "files", "rbac", role + ".yaml"), encoding="utf-8") as handle:
+            admin.create("rbac.authorization.k8s.io/v1", "clusterroles", yaml.safe_load(handle))
+        sim.add_user("sched-%s" % mode, "sched-%s-token" % mode)
+        admin.create("rbac.authorization.k8s.io/v1", "clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "sched-%s" % mode}]})
+    for module, extra in (("gang_scheduling", GANG), ("cluster_autoscaling", SCALE)):
+        passive = run_module(module, dict(FAST, kubeconfig=sim.kubeconfig_for("sched-passive"), mode="passive", **extra))
+        assert not passive.get("failed"), passive.get("msg")
+        assert passive["result"]["status"] == PARTIAL
+        active = run_module(module, dict(FAST, kubeconfig=sim.kubeconfig_for("sched-active"), **extra))
+        assert not active.get("failed"), active.get("msg")
+        assert active["result"]["status"] == IMPLEMENTED, active["result"]["notes"]
+    denied = run_module("gang_scheduling", dict(FAST, kubeconfig=sim.kubeconfig_for("sched-passive"), **GANG))
+    assert denied.get("failed") and "docs/rbac.md" in denied["msg"] and "Traceback" not in denied["msg"]
+    assert clean(sim)[0]
