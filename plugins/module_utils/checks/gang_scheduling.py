@@ -34,6 +34,7 @@ ARG_SPEC = {
 
 KUEUE_GROUP = "kueue.x-k8s.io"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+BLOCKER_SECONDS = 86400
 KUEUE_CONFIGMAP = "kueue-manager-config"
 KUEUE_CONFIG_KEY = "controller_manager_config.yaml"
 
@@ -521,9 +522,9 @@ def _scheduler_negative(cluster, opts, row, sfacts, api, namespace, node, resour
     block_units = free_now - (size - 1)
     if block_units > 0:
         block_amount = str(block_units) if resource != "cpu" else "%dm" % (block_units * 500)
-        blocker = pr.pod_manifest("aic-blocker", [_container(opts, "sleep %d" % (window + opts.wait_timeout + 60),
-                                                             resource, block_amount)], opts,
-                                  entry or acc.vendor("nvidia"), node=node)
+        # it holds its units until the namespace is deleted (a bounded sleep could end inside the window)
+        blocker = pr.pod_manifest("aic-blocker", [_container(opts, "sleep %d" % BLOCKER_SECONDS, resource, block_amount)],
+                                  opts, entry or acc.vendor("nvidia"), node=node)
         cluster.create("v1", "pods", blocker, namespace)
         try:
             cluster.wait_for_object("blocker pod aic-blocker to be bound", "v1", "pods", "aic-blocker", namespace,
