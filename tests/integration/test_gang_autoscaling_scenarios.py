@@ -131,6 +131,7 @@ def test_ignored_gpu_pods_name_the_missing_node(clusters):
     assert up["passed"] is False and "waiting for a new accelerator node" in up["detail"]
     events = [e["content"] for e in result["evidence"] if e["title"] == "scale test events"][0]
     assert "NotTriggerScaleUp" in events and "Insufficient nvidia.com/gpu" in events
+    assert clean(clusters("autoscaler-ignores-gpu"))[0]
 
 
 @pytest.mark.parametrize("how", ["passive", "check_mode"])
@@ -176,3 +177,18 @@ def test_scheduling_cluster_roles_are_enough(clusters):
     denied = run_module("gang_scheduling", dict(FAST, kubeconfig=sim.kubeconfig_for("sched-passive"), **GANG))
     assert denied.get("failed") and "docs/rbac.md" in denied["msg"] and "Traceback" not in denied["msg"]
     assert clean(sim)[0]
+
+
+def test_gang_timeout_names_what_it_waited_for_and_cleans_up(tmp_path):
+    """A hung Kueue (its pod Ready, nothing reconciled): the bounded wait names the ClusterQueue it waited
+    for, the verdict is Not Implemented and the probe's namespace, ClusterQueue and ResourceFlavor are gone."""
+    sim = start_sim("ai-stack", tmp_path, settings={"kueue": {"stopped": True}})
+    try:
+        result = check(sim, "gang_scheduling", **dict(GANG, admission_timeout=2))
+        assert result["status"] == NOT_IMPLEMENTED
+        pos = finding(result, "Kueue positive")[0]
+        assert pos["passed"] is False and "waiting for ClusterQueue aic-gang-" in pos["detail"]
+        assert "to become Active" in pos["detail"]
+        assert clean(sim)[0]
+    finally:
+        sim.stop()

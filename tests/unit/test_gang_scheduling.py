@@ -75,7 +75,8 @@ def test_gang_job_is_suspended_indexed_and_queued():
         probe_image = "busybox"
 
         def pod_tolerations(self, entry):
-            return [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+            return [{"key": entry["taint"] if isinstance(entry, dict) and "taint" in entry else "nvidia.com/gpu",
+                     "operator": "Exists", "effect": "NoSchedule"}]
     job = gang.gang_job("aic-gang-fits", 3, {"name": "c"}, Opts(), None, "aic-queue")
     spec = job["spec"]
     assert (spec["suspend"], spec["parallelism"], spec["completions"], spec["completionMode"]) == (True, 3, 3, "Indexed")

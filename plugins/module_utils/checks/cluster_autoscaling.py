@@ -238,7 +238,9 @@ def probe(cluster, opts, facts, deadline):
         cluster.create("apps/v1", "deployments", scale_deployment("aic-scale", replicas, opts.get("pause_image"),
                                                                   resource, tolerations), ns.name)
         selector = "%s=aic-scale" % pr.PROBE_LABEL
-        pods = lambda: cluster.list("v1", "pods", namespace=ns.name, label_selector=selector)  # noqa: E731
+
+        def pods():
+            return cluster.list("v1", "pods", namespace=ns.name, label_selector=selector)
         try:
             cl.wait_until("a probe pod to be Unschedulable (PodScheduled=False)", pods,
                           lambda items: any(pr.pod_unschedulable(p) for p in items or []),
@@ -322,7 +324,7 @@ def judge(facts, probe_out=None, passive_reason=""):
                 ", ".join("%s %s (min %s, max %s)" % (g["source"], g["name"], g["min"], g["max"]) for g in accel_groups)
                 or "none found among %d group(s)" % len(groups))
     if probe_out:
-        return _judge_active(res, facts, probe_out, seen)
+        return _judge_active(res, probe_out, seen)
     if not seen:
         res.set(NOT_APPLICABLE, "no node autoscaler found: a fixed-size platform")
         res.note("No cluster autoscaler was found (no cluster-autoscaler pods, no %s ConfigMap, no autoscaler events, "
@@ -344,7 +346,7 @@ def judge(facts, probe_out=None, passive_reason=""):
     return res.to_dict()
 
 
-def _judge_active(res, facts, out, seen):
+def _judge_active(res, out, seen):
     res.finding("scale test: accelerator pod pending, new accelerator node appears", out["scaled_up"],
                 "; ".join(d for d in out["details"][:2]))
     res.finding("scale test: pending pod runs on the new node", out["pod_on_new_node"],

@@ -272,14 +272,14 @@ class ClusterAutoscaler(Controller):
         def counts(total, ready_count):
             return {"registered": {"total": total, "ready": ready_count, "notStarted": 0},
                     "longUnregistered": 0, "unregistered": 0}
-        doc = {"time": now, "autoscalerStatus": "Running", "clusterWide": {
+        cluster_wide = {
             "health": {"status": "Healthy", "nodeCounts": counts(len(nodes), ready), "lastProbeTime": now,
                        "lastTransitionTime": self.transitions.setdefault("health", now)},
             "scaleUp": {"status": up, "lastProbeTime": now,
                         "lastTransitionTime": self.transitions.setdefault("scaleUp", now)},
             "scaleDown": {"status": down, "lastProbeTime": now,
-                          "lastTransitionTime": self.transitions.setdefault("scaleDown", now)}},
-            "nodeGroups": []}
+                          "lastTransitionTime": self.transitions.setdefault("scaleDown", now)}}
+        doc = {"time": now, "autoscalerStatus": "Running", "clusterWide": cluster_wide, "nodeGroups": []}
         for group in groups:
             members = self.group_nodes(group)
             doc["nodeGroups"].append({

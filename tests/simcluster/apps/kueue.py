@@ -24,6 +24,8 @@ the gang_scheduling check relies on, and how far this model follows it. It is se
 * waitForPodsReady (the manager ConfigMap's `controller_manager_config.yaml`): when enabled, admitted
   Workloads get PodsReady True ("All pods reached readiness and the workload is running") once all pods
   of the Job run or finished, False ("Not all pods are ready or succeeded") before.
+* Scenario switch `settings.kueue.stopped: true`: the controller's pod runs and is Ready but it reconciles
+  nothing (a hung controller), so new ClusterQueues never become Active (tests of bounded waits).
 * A finished Job sets Finished=True (reason Succeeded "Job finished successfully", or Failed) and frees
   its quota. Cohorts, borrowing, preemption, fair sharing and admission checks are not modelled.
 """
@@ -93,8 +95,9 @@ class KueueController(Controller):
     name = "kueue"
     component = COMPONENT
 
-    def __init__(self, manager):
+    def __init__(self, manager, settings=None):
         super(KueueController, self).__init__(manager)
+        self.stopped = bool((settings or {}).get("stopped"))
         handler = self._any
         self.routes = {JOBS: handler, WORKLOADS: handler, CLUSTERQUEUES: handler, LOCALQUEUES: handler,
                        FLAVORS: handler, DEPLOYMENTS: handler, PODS: self._on_pod, CONFIGMAPS: handler}
@@ -127,7 +130,7 @@ class KueueController(Controller):
             return {}
 
     def reconcile(self, key):
-        if not all(gr in self.store.types for gr in (WORKLOADS, CLUSTERQUEUES, LOCALQUEUES, FLAVORS)):
+        if self.stopped or not all(gr in self.store.types for gr in (WORKLOADS, CLUSTERQUEUES, LOCALQUEUES, FLAVORS)):
             return
         deployment = self.running()
         if deployment is None:
@@ -183,8 +186,8 @@ class KueueController(Controller):
 
     def _admit(self, queues, now, wait_ready):
         """Admit what fits, FIFO by creation; returns ({cq: {(flavor, res): used}}, {cq: pending count})."""
-        workloads = sorted(self.store.list(WORKLOADS)[0], key=lambda w: (w["metadata"].get("creationTimestamp", ""),
-                                                                          w["metadata"]["name"]))
+        workloads = sorted(self.store.list(WORKLOADS)[0],
+                           key=lambda w: (w["metadata"].get("creationTimestamp", ""), w["metadata"]["name"]))
         usage, pending = {}, {}
         for wl in workloads:
             job = self._job(wl)
@@ -359,4 +362,4 @@ class KueueController(Controller):
 
 def register(sim):
     """Add the Kueue controller to the simulated cluster (it idles until Kueue's CRDs and Deployment exist)."""
-    sim.controllers.add_controller(KueueController(sim.controllers))
+    sim.controllers.add_controller(KueueController(sim.controllers, (sim.settings or {}).get("kueue")))
