@@ -192,3 +192,28 @@ def test_gang_timeout_names_what_it_waited_for_and_cleans_up(tmp_path):
         assert clean(sim)[0]
     finally:
         sim.stop()
+
+
+def test_kueue_0_13_serving_only_v1beta1(tmp_path):
+    """Kueue <= 0.14 serves kueue.x-k8s.io/v1beta1 only (real 0.13.9 CRDs): the probe builds its objects in
+    that version and still gets the all-or-nothing verdict."""
+    import os
+    import yaml
+    from checks_support import ROOT
+
+    scenarios = os.path.join(ROOT, "tests", "simcluster", "scenarios")
+    path = tmp_path / "kueue-0.13.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "kueue-0.13",
+        "include": [os.path.join(scenarios, "conformant.yaml"), os.path.join(scenarios, "blocks", "kueue-controller.yaml")],
+        "manifests": [os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "upstream", "crds", "kueue", "v0.13.9")]}))
+    sim = start_sim(str(path), tmp_path)
+    try:
+        result = check(sim, "gang_scheduling", **GANG)
+        assert result["status"] == IMPLEMENTED, result["notes"]
+        assert finding(result, "Kueue API served")[0]["detail"].startswith("group/v1beta1:")
+        setup = [e["content"] for e in result["evidence"] if e["title"] == "Kueue gang probe setup"][0]
+        assert setup["probe objects"]["ClusterQueue"]["apiVersion"] == "kueue.x-k8s.io/v1beta1"
+        assert clean(sim)[0]
+    finally:
+        sim.stop()

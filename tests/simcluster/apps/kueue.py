@@ -3,7 +3,8 @@
 What the real controller (kubernetes-sigs/kueue v0.19: pkg/controller/jobframework/reconciler.go,
 pkg/scheduler/scheduler.go and flavorassigner, pkg/workload, pkg/cache/scheduler/clusterqueue.go) does that
 the gang_scheduling check relies on, and how far this model follows it. It is served by the real CRDs
-(../shared/fixtures/upstream/crds/kueue, storage version v1beta2) and only acts while a Deployment
+(../shared/fixtures/upstream/crds/kueue: 0.19.2 stores v1beta2 and serves v1beta1 too, 0.13.9 has v1beta1
+only; Workloads are written in the storage version) and only acts while a Deployment
 `*kueue-controller-manager` has a ready replica, as nothing happens on a cluster whose controller is down.
 
 * A batch/v1 Job labelled `kueue.x-k8s.io/queue-name` gets a Workload named `job-<name>-<hash5>` owned by
@@ -176,7 +177,7 @@ class KueueController(Controller):
             template = copy.deepcopy(spec.get("template") or {})
             template.setdefault("metadata", {})
             self.store.create(WORKLOADS, {
-                "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Workload",
+                "apiVersion": "%s/%s" % (GROUP, self.store.types[WORKLOADS].storage_version), "kind": "Workload",
                 "metadata": {"name": name, "namespace": job["metadata"]["namespace"],
                              "labels": {"kueue.x-k8s.io/job-uid": job["metadata"]["uid"]},
                              "ownerReferences": [podutil.owner_reference(job, "batch/v1", "Job")]},
