@@ -55,6 +55,12 @@ def test_manager_config_reads_wait_for_pods_ready_and_frameworks():
     assert gang.manager_config("{not yaml")["wait_for_pods_ready"] is None
 
 
+def test_config_map_follows_the_release_name():
+    assert gang.config_map_name("kueue-controller-manager") == "kueue-manager-config"
+    assert gang.config_map_name("batch-kueue-controller-manager") == "batch-kueue-manager-config"
+    assert gang.config_map_name("something-else") == "kueue-manager-config"
+
+
 def test_milli():
     assert (gang.milli("100m"), gang.milli("2"), gang.milli("1.5"), gang.milli("junk")) == (100, 2000, 1500, None)
 

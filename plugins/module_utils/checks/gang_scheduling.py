@@ -95,6 +95,14 @@ def is_true(obj, ctype):
     return bool(cond) and cond.get("status") == "True"
 
 
+def config_map_name(deployment_name):
+    """Kueue's manager ConfigMap for its controller Deployment (kueue-controller-manager -> kueue-manager-config)."""
+    suffix = "-controller-manager"
+    if deployment_name.endswith(suffix):
+        return deployment_name[:-len(suffix)] + "-manager-config"
+    return KUEUE_CONFIGMAP
+
+
 def manager_config(text):
     """Kueue's Configuration YAML -> {"wait_for_pods_ready": bool|None, "frameworks": [...]}; pure."""
     import yaml  # ansible ships PyYAML; imported here so the judge module stays importable without it
@@ -157,8 +165,11 @@ def _observe_kueue(cluster, facts, version):
     facts["config"] = None
     ctrl = facts["controller"]
     if ctrl:
+        # the chart names both after its fullname: <fullname>-controller-manager, <fullname>-manager-config
+        name = config_map_name(ctrl["name"])
+        facts["config_map"] = name
         try:
-            cm = cluster.get("v1", "configmaps", KUEUE_CONFIGMAP, ctrl["namespace"])
+            cm = cluster.get("v1", "configmaps", name, ctrl["namespace"])
             if cm is not None:
                 facts["config"] = manager_config((cm.get("data") or {}).get(KUEUE_CONFIG_KEY))
         except cl.ForbiddenError:
@@ -627,7 +638,7 @@ def judge(facts, probes=None, passive_reason=""):
                      "not physical co-scheduling; enable waitForPodsReady (kueue_manager_config) for that.")
         else:
             res.note("Kueue's manager configuration (ConfigMap %s) could not be read, so whether waitForPodsReady is on "
-                     "is unknown." % KUEUE_CONFIGMAP)
+                     "is unknown." % kfacts.get("config_map", KUEUE_CONFIGMAP))
     for outcome in probes or []:
         if outcome.get("cleanup"):
             res.note(outcome["cleanup"])
@@ -658,7 +669,8 @@ def _solution_findings(res, sol):
             res.finding("Kueue manager configuration", None, "waitForPodsReady %s; integrations: %s" % (
                 {True: "on", False: "off", None: "unknown"}[config.get("wait_for_pods_ready")],
                 ", ".join(config.get("frameworks") or []) or "-"))
-            res.add_evidence("Kueue manager configuration (ConfigMap %s)" % KUEUE_CONFIGMAP, config, "yaml")
+            res.add_evidence("Kueue manager configuration (ConfigMap %s)" % sol.get("config_map", KUEUE_CONFIGMAP),
+                             config, "yaml")
 
 
 def _probe_findings(res, outcome, facts):
