@@ -306,6 +306,7 @@ def probe_kueue(cluster, opts, facts, kfacts, deadline):
     api = "%s/%s" % (KUEUE_GROUP, version)
     suffix = _rand()
     created = []
+    ns = None
     try:
         with cl.ProbeNamespace(cluster, REQUIREMENT_ID, deadline, sleep=opts.wait_sleep,
                                cleanup_timeout=opts.wait_timeout) as ns:
@@ -321,16 +322,20 @@ def probe_kueue(cluster, opts, facts, kfacts, deadline):
                 cluster.wait_for_object("ClusterQueue %s to become Active" % cq["metadata"]["name"], api,
                                         "clusterqueues", cq["metadata"]["name"], None,
                                         lambda o: is_true(o, "Active"), admit_timeout, opts.wait_sleep, deadline)
+                active = True
             except cl.WaitTimeout as err:
                 out["positive"] = {"passed": False, "detail": str(err)}
-                return out
-            script = "echo gang member $JOB_COMPLETION_INDEX of %d; sleep 5" % quota
-            out["positive"] = _kueue_positive(cluster, opts, api, ns.name, quota, _container(opts, script, resource, amount),
-                                              entry, admit_timeout, deadline)
-            out["negative"] = _kueue_negative(cluster, opts, api, ns.name, quota + 1,
-                                              _container(opts, script, resource, amount), entry, window, deadline)
+                active = False
+            if active:
+                script = "echo gang member $JOB_COMPLETION_INDEX of %d; sleep 5" % quota
+                out["positive"] = _kueue_positive(cluster, opts, api, ns.name, quota,
+                                                  _container(opts, script, resource, amount), entry, admit_timeout, deadline)
+                out["negative"] = _kueue_negative(cluster, opts, api, ns.name, quota + 1,
+                                                  _container(opts, script, resource, amount), entry, window, deadline)
     finally:
-        out["cleanup"] = _delete_cluster_objects(cluster, api, created, opts)
+        notes = [ns.cleanup_note] if ns is not None and ns.cleanup_note else []
+        notes.append(_delete_cluster_objects(cluster, api, created, opts))
+        out["cleanup"] = "; ".join(n for n in notes if n)
     return out
 
 
