@@ -211,7 +211,7 @@ def test_kueue_0_13_serving_only_v1beta1(tmp_path):
     try:
         result = check(sim, "gang_scheduling", **GANG)
         assert result["status"] == IMPLEMENTED, result["notes"]
-        assert finding(result, "Kueue API served")[0]["detail"].startswith("group/v1beta1:")
+        assert finding(result, "Kueue API served")[0]["detail"].startswith("kueue.x-k8s.io/v1beta1:")
         setup = [e["content"] for e in result["evidence"] if e["title"] == "Kueue gang probe setup"][0]
         assert setup["probe objects"]["ClusterQueue"]["apiVersion"] == "kueue.x-k8s.io/v1beta1"
         assert clean(sim)[0]

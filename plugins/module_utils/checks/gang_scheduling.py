@@ -147,8 +147,8 @@ def _deployment_summary(dep):
 def observe_solution(cluster, row):
     served = cluster.discovery().served_versions(row["group"])
     version = next((v for v in row["versions"] if v in served), None)
-    facts = {"name": row["name"], "title": row["title"], "kind": row["kind"], "served": served, "version": version,
-             "resources": {}, "controller": None, "controller_note": ""}
+    facts = {"name": row["name"], "title": row["title"], "kind": row["kind"], "group": row["group"], "served": served,
+             "version": version, "resources": {}, "controller": None, "controller_note": ""}
     if version:
         table = cluster.discovery().resources(row["group"], version)
         facts["resources"] = {r: r in table for r in row["resources"]}
@@ -657,7 +657,7 @@ def _rank(status):
 def _solution_findings(res, sol):
     ctrl = sol.get("controller")
     res.finding("%s API served" % sol["title"], bool(sol.get("version") and all((sol.get("resources") or {}).values())),
-                "%s/%s: %s" % ("group", sol.get("version") or "-", ", ".join(
+                "%s/%s: %s" % (sol.get("group") or solution(sol["name"])["group"], sol.get("version") or "-", ", ".join(
                     "%s%s" % (r, "" if ok else " (missing)") for r, ok in sorted((sol.get("resources") or {}).items())))
                 or "not served")
     res.finding("%s controller ready" % sol["title"], bool(ctrl and ctrl["ready"] >= 1),
