@@ -624,7 +624,10 @@ def judge(facts, probes=None, passive_reason=""):
     status, outcome = best
     title = solution(outcome["solution"])["title"]
     if status == IMPLEMENTED:
-        res.set(IMPLEMENTED, "%s admits a gang that fits all at once and holds back one that does not" % title)
+        if outcome["solution"] == "kueue":
+            res.set(IMPLEMENTED, "%s admits a gang that fits all at once and holds back one that does not" % title)
+        else:
+            res.set(IMPLEMENTED, "%s binds a gang that fits all at once and none of one that does not" % title)
     elif status == PARTIAL:
         res.set(PARTIAL, "%s runs a gang that fits, but the all-or-nothing negative test failed" % title)
         res.note("Only the positive gang probe passed: %s. Fix this before submitting (positive-only evidence is "
