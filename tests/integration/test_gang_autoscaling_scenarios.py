@@ -80,7 +80,7 @@ def test_cluster_autoscaling_scale_test_verdict(clusters, scenario):
     before = clean(sim)[1]
     result = check(sim, "cluster_autoscaling", **SCALE)
     assert result["status"] == EXPECTED[scenario][2], result["notes"]
-    assert "billed" in result["notes"]
+    assert "billed" in [e for e in result["evidence"] if e["title"] == "scale test"][0]["content"]["cost"]
     ok, after = clean(sim)
     assert ok and after == before          # the added node went away again
 

@@ -106,4 +106,6 @@ def test_scale_test_verdicts():
     assert ca.judge(facts(), probe_out(up=False, on_new=False, down=False))["status"] == NOT_APPLICABLE
     # an invisible autoscaler that does scale (a provider-run one) is proven by the test
     assert ca.judge(facts(), probe_out())["status"] == IMPLEMENTED
-    assert "billed" in ca.judge(facts(YAML_STATUS), probe_out())["notes"]
+    done = ca.judge(facts(YAML_STATUS), probe_out())
+    assert "Verified with a scale test" in done["notes"] and "gpu-b" in done["notes"]
+    assert "billed" in [e for e in done["evidence"] if e["title"] == "scale test"][0]["content"]["cost"]

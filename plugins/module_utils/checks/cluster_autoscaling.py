@@ -356,12 +356,14 @@ def _judge_active(res, out, seen):
     res.add_evidence("scale test", {"namespace": out["namespace"], "free_accelerators_before": out.get("free"),
                                     "probe_pods": out.get("replicas"), "resource": out.get("resource"),
                                     "accelerator_nodes_before": out["nodes_before"], "new_nodes": out["new_nodes"],
-                                    "timeline": out["details"]}, "yaml")
+                                    "timeline": out["details"], "cost": COST_WARNING}, "yaml")
     if out.get("pods"):
         res.add_evidence("probe pods", pr.text_table(["POD", "NODE", "PHASE"], out["pods"]), "table")
     if out["events"]:
         res.add_evidence("scale test events", "\n".join(out["events"]), "text")
-    res.note(COST_WARNING + ".")
+    if out["scaled_up"]:
+        res.note("Verified with a scale test: %d pod(s) of one %s each; new node(s) %s; %s." % (
+            out.get("replicas") or 0, out.get("resource"), ", ".join(out["new_nodes"]), "; ".join(out["details"][1:])))
     if out.get("cleanup"):
         res.note(out["cleanup"])
     if out["scaled_up"] and out["pod_on_new_node"] and out["scaled_down"]:
