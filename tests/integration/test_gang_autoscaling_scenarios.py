@@ -217,3 +217,26 @@ def test_kueue_0_13_serving_only_v1beta1(tmp_path):
         assert clean(sim)[0]
     finally:
         sim.stop()
+
+
+def test_kueue_installed_from_its_real_chart(tmp_path):
+    """The kueue role's chart (0.19.2, ../shared/fixtures/upstream/charts/kueue) installed with the real helm:
+    its templated CRDs, Deployment and manager ConfigMap are what the check recognises and probes."""
+    import os
+    import subprocess
+    from checks_support import ROOT
+
+    sim = start_sim("conformant", tmp_path)
+    try:
+        chart = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "upstream", "charts", "kueue")
+        out = subprocess.run([os.path.join(ROOT, ".tools", "bin", "helm"), "install", "kueue", chart, "-n", "kueue-system",
+                              "--create-namespace", "--kubeconfig", sim.kubeconfig, "--wait", "--timeout", "120s"],
+                             capture_output=True, text=True, timeout=180, check=False)
+        assert out.returncode == 0, out.stderr
+        result = check(sim, "gang_scheduling", **GANG)
+        assert result["status"] == IMPLEMENTED, result["notes"]
+        config = finding(result, "Kueue manager configuration")[0]["detail"]
+        assert "waitForPodsReady off" in config and "trainer.kubeflow.org/trainjob" in config
+        assert clean(sim)[0]
+    finally:
+        sim.stop()
