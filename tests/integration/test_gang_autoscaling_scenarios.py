@@ -240,3 +240,22 @@ def test_kueue_installed_from_its_real_chart(tmp_path):
         assert clean(sim)[0]
     finally:
         sim.stop()
+
+
+def test_wait_for_pods_ready_is_reported_and_modelled(tmp_path):
+    """kueue_manager_config {waitForPodsReady: {timeout: 5m, blockAdmission: true}} (as the role's defaults
+    document): the notes say physical co-scheduling is on, and the admitted Workload carries PodsReady."""
+    import copy
+    sim = start_sim("ai-stack", tmp_path)
+    try:
+        cm = copy.deepcopy(sim.store.get(("", "configmaps"), "kueue-system", "kueue-manager-config"))
+        cm["data"]["controller_manager_config.yaml"] += "waitForPodsReady:\n  timeout: 5m\n  blockAdmission: true\n"
+        sim.store.update(("", "configmaps"), cm)
+        result = check(sim, "gang_scheduling", **GANG)
+        assert result["status"] == IMPLEMENTED and "waitForPodsReady is enabled" in result["notes"]
+        workload = [e["content"] for e in result["evidence"] if e["title"] == "Kueue positive Workload status"][0]
+        ready = [c for c in workload["conditions"] if c["type"] == "PodsReady"]
+        assert ready and ready[0]["status"] == "True", workload
+        assert clean(sim)[0]
+    finally:
+        sim.stop()

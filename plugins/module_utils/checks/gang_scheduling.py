@@ -361,6 +361,7 @@ def _kueue_positive(cluster, opts, api, namespace, count, container, entry, admi
                                        summarize=lambda j: str(((j or {}).get("status") or {}).get("conditions")))
         pods = _list_pods(cluster, namespace, selector)
         res["pods"] = _pod_rows(pods)
+        res["workload"] = _wl_summary(_workload_for(cluster, api, namespace, job)) or res["workload"]
         res["events"] = _events(cluster, "Workload", wl["metadata"]["name"], namespace) + \
             _events(cluster, "Job", "aic-gang-fits", namespace)
         complete = is_true(done, "Complete")
