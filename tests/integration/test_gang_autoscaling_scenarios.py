@@ -104,6 +104,7 @@ def test_volcano_holds_back_the_gang_that_cannot_fit(clusters):
     assert "tasks in gang unschedulable: pod group is not ready" in events and "Insufficient nvidia.com/gpu" in events
     table = [e["content"] for e in result["evidence"] if e["title"] == "Volcano negative probe pods"][0]
     assert table.count("<none>") == 2
+    assert finding(result, "Volcano held-back gang binds once room exists")[0]["passed"]
 
 
 def test_partial_gang_placement_is_never_implemented(clusters):

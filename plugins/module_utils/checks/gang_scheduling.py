@@ -575,7 +575,22 @@ def _scheduler_negative(cluster, opts, row, sfacts, api, namespace, node, resour
         neg["passed"] = True
         neg["detail"] = "for %ss none of the %d gang pods got spec.nodeName while only %d fit on %s" % (
             window, size, size - 1, node)
+        if block_units > 0:
+            neg["recovery"] = _recovery(cluster, opts, namespace, selector, size, deadline)
     return neg
+
+
+def _recovery(cluster, opts, namespace, selector, size, deadline):
+    """Remove the blocker: the held-back gang must now bind as a whole (the hold was about room)."""
+    cluster.delete("v1", "pods", "aic-blocker", namespace, grace_period=0)
+    try:
+        cl.wait_until("the %d held-back gang pods to be bound once the blocker was deleted" % size,
+                      lambda: _list_pods(cluster, namespace, selector),
+                      lambda p: len(p) == size and all(pr.pod_bound(x) for x in p), opts.wait_timeout, opts.wait_sleep,
+                      deadline, summarize=lambda p: "; ".join(pr.summarize_pod(x) for x in p or []))
+        return {"passed": True, "detail": "once the blocker was deleted all %d gang pods were bound" % size}
+    except cl.WaitTimeout as err:
+        return {"passed": False, "detail": str(err)}
 
 
 # --------------------------------------------------------------------------------------------- judge
@@ -693,6 +708,9 @@ def _probe_findings(res, outcome, facts):
                 pos.get("detail", ""))
     res.finding("%s negative: a gang that does not fit gets nothing" % title, bool(neg.get("passed")),
                 neg.get("detail", ""))
+    if neg.get("recovery"):
+        res.finding("%s held-back gang binds once room exists (informational)" % title, neg["recovery"]["passed"],
+                    neg["recovery"]["detail"])
     evidence = {"namespace": outcome.get("namespace"), "resource": outcome.get("resource"),
                 "per_pod": outcome.get("per_pod")}
     if outcome["solution"] == "kueue":
