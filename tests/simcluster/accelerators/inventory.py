@@ -109,6 +109,23 @@ class Inventory(object):
     def nodes(self):
         return sorted(self._nodes)
 
+    def add_node(self, node, count, product=DEFAULT_PRODUCT, seed="autoscaled"):
+        """GPUs of a node that joins later (a cluster autoscaler's new node); no-op when already known."""
+        with self._lock:
+            if node in self._nodes:
+                return
+            gpus = [Gpu(node, n, product, seed) for n in range(int(count))]
+            self._nodes[node] = gpus
+            for gpu in gpus:
+                self._by_uuid[gpu.uuid] = gpu
+
+    def remove_node(self, node):
+        """Forget a node that was removed (scaled down); its GPUs' load history goes with it."""
+        with self._lock:
+            for gpu in self._nodes.pop(node, ()):
+                self._by_uuid.pop(gpu.uuid, None)
+                self._loads.pop(gpu.uuid, None)
+
     def gpus(self, node):
         return list(self._nodes.get(node) or ())
 
