@@ -1,4 +1,4 @@
-"""robust_controller against the serving scenarios: the verdict docs/scenarios.md promises, the findings
+"""ai_inference and robust_controller against the serving scenarios: the verdict docs/scenarios.md promises, the findings
 that explain it, a cluster left as it was found, and passive/check mode creating nothing.
 
 One simulated cluster per scenario for the whole module (the checks clean up after themselves, which these
@@ -14,15 +14,22 @@ from checks_support import FAST, SPEED, finding, leftovers, probe_namespaces, ru
 
 IMPLEMENTED, PARTIAL, NOT_IMPLEMENTED = "Implemented", "Partially Implemented", "Not Implemented"
 
-# scenario -> robust_controller; docs/scenarios.md (serving section) has the same table
+# scenario -> (ai_inference, robust_controller); docs/scenarios.md (serving section) has the same table
 EXPECTED = {
-    "ai-stack": IMPLEMENTED,
-    "no-gateway-api": IMPLEMENTED,
-    "kuberay-no-webhook": PARTIAL,
-    "operator-crashloop": NOT_IMPLEMENTED,
+    "ai-stack": (IMPLEMENTED, IMPLEMENTED),
+    "no-gateway-api": (NOT_IMPLEMENTED, IMPLEMENTED),
+    "gateway-not-programmed": (PARTIAL, IMPLEMENTED),
+    "route-ignores-weights": (PARTIAL, IMPLEMENTED),
+    "route-ignores-headers": (PARTIAL, IMPLEMENTED),
+    "kuberay-no-webhook": (IMPLEMENTED, PARTIAL),
+    "operator-crashloop": (IMPLEMENTED, NOT_IMPLEMENTED),
 }
+MODULES = ("ai_inference", "robust_controller")
+# A Gateway that never gets an address is waited for this long (real seconds) before the verdict.
+EXTRA = {"ai_inference": {"gateway_timeout": 8}}
 CRASHING = {"operator-crashloop": ("kuberay-system", "kuberay-operator")}
 RAY_TYPES = (("ray.io", "rayclusters"), ("", "pods"), ("", "services"))
+GATEWAY_TYPES = (("gateway.networking.k8s.io", "gateways"), ("gateway.networking.k8s.io", "httproutes"))
 
 
 def start(name, directory):
@@ -68,7 +75,7 @@ def clusters(tmp_path_factory):
 
 
 def check(sim, module, **args):
-    params = dict(FAST, kubeconfig=sim.kubeconfig)
+    params = dict(FAST, kubeconfig=sim.kubeconfig, **EXTRA.get(module, {}))
     params.update(args)
     out = run_module(module, params)
     assert not out.get("failed"), out.get("msg")
@@ -86,12 +93,50 @@ def ray_objects(sim):
     return found
 
 
+def gateway_leftovers(sim):
+    """Gateways, routes, and Envoy proxy Services (the holders of Gateway addresses) still present."""
+    found = []
+    for gr in GATEWAY_TYPES:
+        if gr in sim.store.types:
+            found.extend("%s %s/%s" % (gr[1], o["metadata"]["namespace"], o["metadata"]["name"]) for o in sim.store.list(gr)[0])
+    for svc in sim.store.list(("", "services"))[0]:
+        if ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+            found.append("service %s/%s holds %s" % (svc["metadata"]["namespace"], svc["metadata"]["name"],
+                                                     svc["status"]["loadBalancer"]["ingress"]))
+    return found
+
+
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
-def test_robust_controller_verdict_per_scenario(clusters, scenario):
+@pytest.mark.parametrize("module", MODULES)
+def test_verdict_per_scenario(clusters, scenario, module):
     sim = clusters(scenario)
-    result = check(sim, "robust_controller")
-    assert (result["id"], result["status"]) == ("robust_controller", EXPECTED[scenario]), result["notes"]
+    result = check(sim, module)
+    assert (result["id"], result["status"]) == (module, EXPECTED[scenario][MODULES.index(module)]), result["notes"]
     assert probe_namespaces(sim) == [] and leftovers(sim) == [] and ray_objects(sim) == []
+    assert gateway_leftovers(sim) == []
+
+
+def test_ai_stack_traffic_tallies_and_released_address(clusters):
+    result = check(clusters("ai-stack"), "ai_inference")
+    split = finding(result, "80/20 weighted split observed")[0]
+    assert split["passed"] is True and "of 200" in split["detail"] and "+- 9.3 pp" in split["detail"]
+    assert finding(result, "header x-model: model-b routed to v2")[0]["detail"].startswith("20 of 20 to v2")
+    assert finding(result, "probe Gateway's address released at cleanup")[0]["passed"] is True
+    crds = next(e for e in result["evidence"] if e["title"] == "Gateway API CRDs")["content"]
+    assert {(c["bundle_version"], c["channel"]) for c in crds} == {("v1.6.1", "standard")}
+
+
+@pytest.mark.parametrize("scenario, failed", [("route-ignores-weights", "80/20 weighted split observed"),
+                                              ("route-ignores-headers", "header x-model: model-b routed to v2"),
+                                              ("gateway-not-programmed", "probe Gateway Accepted and Programmed")])
+def test_broken_data_planes_name_what_failed(clusters, scenario, failed):
+    result = check(clusters(scenario), "ai_inference")
+    assert finding(result, failed)[0]["passed"] is False
+    # Statuses alone looked fine in each case: the class is Accepted and the route Accepted.
+    assert finding(result, "an Accepted GatewayClass")[0]["passed"] is True
+    assert finding(result, "probe HTTPRoute Accepted with ResolvedRefs")[0]["passed"] is True
+    if scenario == "gateway-not-programmed":
+        assert "AddressNotAssigned: No addresses have been assigned to the Gateway" in finding(result, failed)[0]["detail"]
 
 
 def test_ai_stack_denial_comes_from_kuberays_own_webhook(clusters):
@@ -121,15 +166,16 @@ def test_crashloop_names_the_operator_and_its_empty_webhook_service(clusters):
 
 
 @pytest.mark.parametrize("how", ["passive", "check_mode"])
-def test_passive_and_check_mode_create_nothing(clusters, how):
-    sim = clusters("no-gateway-api")
+@pytest.mark.parametrize("module", MODULES)
+def test_passive_and_check_mode_create_nothing(clusters, how, module):
+    sim = clusters("kuberay-no-webhook")
     before = int(sim.store.list(("", "namespaces"))[1])
     if how == "passive":
-        result = check(sim, "robust_controller", mode="passive")
+        result = check(sim, module, mode="passive")
     else:
-        out = run_module("robust_controller", dict(FAST, kubeconfig=sim.kubeconfig), check_mode=True)
+        out = run_module(module, dict(FAST, kubeconfig=sim.kubeconfig), check_mode=True)
         result = out["result"]
     assert result["status"] == PARTIAL and result["mode"] == "passive"
-    created = [e for e in sim.store.events_since(before) if e.type == "ADDED"
-               and e.gr in (("", "namespaces"), ("ray.io", "rayclusters"))]
+    created = ["%s %s" % (e.gr, e.obj["metadata"]["name"]) for e in sim.store.events_since(before)
+               if e.type == "ADDED" and e.gr not in (("", "events"), ("events.k8s.io", "events"))]
     assert created == [] and probe_namespaces(sim) == []

@@ -199,7 +199,7 @@ def probe(cluster, opts, facts, chosen, deadline):
                 (g.get("status") or {}).get("addresses"), deadline.bound(int(opts.get("gateway_timeout", 300))),
                 opts.wait_sleep, deadline)
         except cl.WaitTimeout as err:
-            gateway, out["error"] = err.last, str(err)
+            gateway, out["error"] = err.last, "%s (option gateway_timeout)" % err
         out["gateway"] = gateway_summary(gateway)
         try:
             route = cluster.wait_for_object(
@@ -207,7 +207,7 @@ def probe(cluster, opts, facts, chosen, deadline):
                 route_ready, deadline.bound(int(opts.get("route_timeout", 60))), opts.wait_sleep, deadline)
         except cl.WaitTimeout as err:
             route = err.last
-            out["error"] = out["error"] or str(err)
+            out["error"] = out["error"] or "%s (option route_timeout)" % err
         out["route"] = route_summary(route)
         address = ((out["gateway"] or {}).get("addresses") or [None])[0]
         if address and out["gateway"]["programmed"] and out["route"]["ready"]:
