@@ -179,3 +179,44 @@ def test_passive_and_check_mode_create_nothing(clusters, how, module):
     created = ["%s %s" % (e.gr, e.obj["metadata"]["name"]) for e in sim.store.events_since(before)
                if e.type == "ADDED" and e.gr not in (("", "events"), ("events.k8s.io", "events"))]
     assert created == [] and probe_namespaces(sim) == []
+
+
+def bind_role(sim, mode):
+    """files/rbac/k8s-ai-conformance-serving-<mode>.yaml applied and bound to a new user, as an admin would."""
+    import os
+
+    import yaml
+
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
+
+    from checks_support import ROOT
+
+    role = "k8s-ai-conformance-serving-%s" % mode
+    admin = cl.Cluster.connect({"kubeconfig": sim.kubeconfig})
+    if admin.get("rbac.authorization.k8s.io/v1", "clusterroles", role) is None:
+        with open(os.path.join(ROOT, "files", "rbac", role + ".yaml"), encoding="utf-8") as handle:
+            admin.create("rbac.authorization.k8s.io/v1", "clusterroles", yaml.safe_load(handle))
+        sim.add_user("serving-%s" % mode, "serving-%s-token" % mode)
+        admin.create("rbac.authorization.k8s.io/v1", "clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "serving-%s" % mode}]})
+    return sim.kubeconfig_for("serving-%s" % mode)
+
+
+@pytest.mark.parametrize("mode", ["passive", "active"])
+@pytest.mark.parametrize("module", MODULES)
+def test_each_mode_runs_with_its_clusterrole_only(clusters, mode, module):
+    sim = clusters("kuberay-no-webhook")
+    kubeconfig = bind_role(sim, mode)
+    out = run_module(module, dict(FAST, kubeconfig=kubeconfig, mode=mode, **EXTRA.get(module, {})))
+    assert not out.get("failed"), out.get("msg")
+    expected = EXPECTED["kuberay-no-webhook"][MODULES.index(module)] if mode == "active" else PARTIAL
+    assert out["result"]["status"] == expected, out["result"]["notes"]
+    assert probe_namespaces(sim) == [] and leftovers(sim) == [] and gateway_leftovers(sim) == []
+
+
+def test_active_run_with_the_passive_role_names_the_missing_rule(clusters):
+    sim = clusters("kuberay-no-webhook")
+    out = run_module("robust_controller", dict(FAST, kubeconfig=bind_role(sim, "passive")))
+    assert out.get("failed") and "lacks the RBAC rule" in out["msg"] and "files/rbac" in out["msg"]
