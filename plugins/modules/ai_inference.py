@@ -18,7 +18,7 @@ description:
     condition, and whether a service mesh or the Inference Extension's InferencePool is present.
   - In V(active) mode it also creates, in a fresh namespace it deletes afterwards, two backends that answer with
     their identity, a Gateway on an Accepted class and an HTTPRoute with an OpenAI-style header match
-    (C(x-model: model-b)) and an 80/20 weighted default, then sends O(requests) plain requests, 20 with the
+    (header C(x-model) equal to C(model-b)) and an 80/20 weighted default, then sends O(requests) plain requests, 20 with the
     header and 20 with another header value from an in-cluster curl pod. The observed v2 share must lie within
     a binomial bound of 20 % (z=3.29, +-9.3 percentage points for 200 requests) and every header request must
     reach v2. After cleanup it waits for the implementation to release the Gateway's address (Envoy Gateway).

@@ -112,7 +112,7 @@ result:
       description: What is missing and how to fix it.
       returned: always
       type: str
-      sample: KubeRay: the operator's own webhook did not refuse a schema-valid invalid RayCluster (accepted); install KubeRay with its validating webhook enabled.
+      sample: KubeRay did not refuse a schema-valid invalid RayCluster; install KubeRay with its validating webhook enabled.
     mode:
       description: C(active) when probes ran, C(passive) otherwise.
       returned: always

@@ -56,7 +56,8 @@ def test_method_then_header_count_then_query_count():
 
 
 def test_ties_go_to_the_oldest_route_then_name():
-    rule = lambda name: [{"backendRefs": [backend(name)]}]  # noqa: E731
+    def rule(name):
+        return [{"backendRefs": [backend(name)]}]
     assert served([route("b", rule("new"), "2026-02-01T00:00:00Z"), route("a", rule("old"), "2026-01-01T00:00:00Z")]) == "old"
     assert served([route("b", rule("b")), route("a", rule("a"))]) == "a"
 

@@ -20,7 +20,7 @@ KUBERAY = rc.operator_entry("kuberay")
 
 def gardener_rejection():
     """The rejection gardener's v1.33 robust_controller test sold as a webhook denial (test_result.log)."""
-    with open(os.path.join(UPSTREAM, "logs", "gardener", "v1.33", "robust_controller", "test_result.log")) as handle:
+    with open(os.path.join(UPSTREAM, "logs", "gardener", "v1.33", "robust_controller", "test_result.log"), encoding="utf-8") as handle:
         text = handle.read()
     match = re.search(r"Rejection message: (.*?)\n\S*\s*\n", text, re.S) or re.search(r"Rejection message: (.*)", text)
     return match.group(1).strip()
@@ -28,7 +28,7 @@ def gardener_rejection():
 
 @functools.lru_cache(maxsize=1)
 def stored_crd():
-    with open(os.path.join(UPSTREAM, "charts", "kuberay-operator", "crds", "ray.io_rayclusters.yaml")) as handle:
+    with open(os.path.join(UPSTREAM, "charts", "kuberay-operator", "crds", "ray.io_rayclusters.yaml"), encoding="utf-8") as handle:
         return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
@@ -87,10 +87,10 @@ def test_deployment_state_flags_crashloop_and_restarts():
 
 
 def test_webhooks_for_groups_matches_rules_by_group():
-    configs = [{"metadata": {"name": "kuberay"}, "webhooks": [{"name": "vraycluster.kb.io", "rules": [{"apiGroups": ["ray.io"]}],
-                                                             "clientConfig": {"service": {"name": "s", "namespace": "n"}}}]},
-               {"metadata": {"name": "kyverno"}, "webhooks": [{"name": "validate.kyverno.svc", "rules": [{"apiGroups": ["*"]}],
-                                                             "clientConfig": {"caBundle": "Y2E="}}]},
+    ray = {"name": "vraycluster.kb.io", "rules": [{"apiGroups": ["ray.io"]}], "clientConfig": {"service": {"name": "s", "namespace": "n"}}}
+    kyverno = {"name": "validate.kyverno.svc", "rules": [{"apiGroups": ["*"]}], "clientConfig": {"caBundle": "Y2E="}}
+    configs = [{"metadata": {"name": "kuberay"}, "webhooks": [ray]},
+               {"metadata": {"name": "kyverno"}, "webhooks": [kyverno]},
                {"metadata": {"name": "kueue"}, "webhooks": [{"name": "vjob.kb.io", "rules": [{"apiGroups": ["batch"]}]}]}]
     hooks = rc.webhooks_for_groups(configs, "validating", ["ray.io"])
     assert [(h["name"], h["ca_bundle"]) for h in hooks] == [("vraycluster.kb.io", False), ("validate.kyverno.svc", True)]
@@ -118,16 +118,18 @@ def test_own_webhook_denial_counts():
 
 
 def test_other_policy_webhook_does_not_count():
-    other = {"allowed": False, "status": 400, "message": 'admission webhook "validate.kyverno.svc-fail" denied the request: '
-                                                       'policy require-labels: worker group names must be unique'}
+    message = ('admission webhook "validate.kyverno.svc-fail" denied the request: '
+               'policy require-labels: worker group names must be unique')
+    other = {"allowed": False, "status": 400, "message": message}
     kind, detail = rc.classify_denial(other, KUBERAY, ["vraycluster.kb.io"])
     assert kind == "other-webhook" and "validate.kyverno.svc-fail" in detail
 
 
 def test_accepted_and_unreachable_webhook():
     assert rc.classify_denial({"allowed": True}, KUBERAY, [])[0] == "accepted"
-    failed = {"allowed": False, "status": 500, "message": 'Internal error occurred: failed calling webhook "vraycluster.kb.io": '
-                                                        'no endpoints available for service "kuberay-operator-webhook"'}
+    message = ('Internal error occurred: failed calling webhook "vraycluster.kb.io": '
+               'no endpoints available for service "kuberay-operator-webhook"')
+    failed = {"allowed": False, "status": 500, "message": message}
     assert rc.classify_denial(failed, KUBERAY, ["vraycluster.kb.io"])[0] == "webhook-error"
 
 

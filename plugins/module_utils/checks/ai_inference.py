@@ -180,7 +180,7 @@ def tally(log):
 
 
 # --------------------------------------------------------------------------------------------- probe
-def probe(cluster, opts, facts, chosen, deadline):
+def probe(cluster, opts, chosen, deadline):
     out = {"class": chosen["name"], "gateway": None, "route": None, "tally": None, "error": ""}
     with cl.ProbeNamespace(cluster, REQUIREMENT_ID, deadline, sleep=opts.wait_sleep) as namespace:
         ns = namespace.name
@@ -200,7 +200,7 @@ def probe(cluster, opts, facts, chosen, deadline):
                 opts.wait_sleep, deadline)
         except cl.WaitTimeout as err:
             gateway, out["error"] = err.last, "%s (option gateway_timeout)" % err
-        out["gateway"] = gateway_summary(gateway)
+        gateway_seen = out["gateway"] = gateway_summary(gateway) or {}
         try:
             route = cluster.wait_for_object(
                 "HTTPRoute %s/aic-route to be Accepted with ResolvedRefs" % ns, API, "httproutes", "aic-route", ns,
@@ -208,9 +208,9 @@ def probe(cluster, opts, facts, chosen, deadline):
         except cl.WaitTimeout as err:
             route = err.last
             out["error"] = out["error"] or "%s (option route_timeout)" % err
-        out["route"] = route_summary(route)
-        address = ((out["gateway"] or {}).get("addresses") or [None])[0]
-        if address and out["gateway"]["programmed"] and out["route"]["ready"]:
+        route_seen = out["route"] = route_summary(route)
+        address = (gateway_seen.get("addresses") or [None])[0]
+        if address and gateway_seen.get("programmed") and route_seen["ready"]:
             for name in (v1, v2):
                 cluster.wait_for_object("backend pod %s/%s to be ready" % (ns, name), "v1", "pods", name, ns,
                                         lambda p: condition_true(p, "Ready"), deadline.bound(120), opts.wait_sleep, deadline,
@@ -405,5 +405,5 @@ def run(cluster, opts):
     if chosen is not None and all("v1" in (crds.get(p) or {}).get("served", []) for p in REQUIRED_V1):
         deadline = cl.Deadline(int(opts.get("gateway_timeout", 300)) + int(opts.get("route_timeout", 60)) +
                                opts.wait_timeout + 300)
-        probes = probe(cluster, opts, facts, chosen, deadline)
+        probes = probe(cluster, opts, chosen, deadline)
     return judge(facts, probes, requested_class=requested)

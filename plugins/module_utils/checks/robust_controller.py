@@ -239,7 +239,7 @@ def status_message(text):
     return re.sub(r"^the Kubernetes API at \S+ answered \S+ \S+ with \d+ [^:]*: ", "", text)
 
 
-def probe_kuberay(cluster, opts, facts, deadline):
+def probe_kuberay(cluster, opts, deadline):
     """The three active steps against KubeRay; never raises for an unmet requirement."""
     out = {"denial": None, "reconcile": None, "cascade": None}
     image = opts.get("ray_image", "rayproject/ray:2.46.0")
@@ -265,7 +265,7 @@ def probe_kuberay(cluster, opts, facts, deadline):
             "conditions": [{k: c.get(k) for k in ("type", "status", "reason")}
                            for c in ((obj or {}).get("status") or {}).get("conditions") or []],
             "pods": sorted("%s (%s, %s)" % (p["metadata"]["name"], (p["metadata"].get("labels") or {}).get("ray.io/node-type"),
-                                           (p.get("status") or {}).get("phase")) for p in pods),
+                                            (p.get("status") or {}).get("phase")) for p in pods),
             "head_pods": len([p for p in pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "head"]),
             "worker_pods": len([p for p in pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "worker"]),
             "head_service": service["metadata"]["name"] if service else None}
@@ -312,10 +312,10 @@ def judge(facts, probes=None, passive_reason=""):
     operators = facts.get("operators") or []
     rows = []
     for op in operators:
-        rows.append([op["name"], len(op["crds"]), ", ".join("%s/%s %d/%d r%d" % (c["namespace"], c["name"], c["ready"],
-                                                                                   c["replicas"], c["restarts"])
-                                                             for c in op["controllers"]) or "-",
-                     ", ".join("%s(%s)" % (h["name"], h.get("ready_endpoints")) for h in op["webhooks"]) or "-"])
+        controllers = ", ".join("%s/%s %d/%d r%d" % (c["namespace"], c["name"], c["ready"], c["replicas"], c["restarts"])
+                                for c in op["controllers"])
+        hooks = ", ".join("%s(%s)" % (h["name"], h.get("ready_endpoints")) for h in op["webhooks"])
+        rows.append([op["name"], len(op["crds"]), controllers or "-", hooks or "-"])
     result.add_evidence("AI operators (name, CRDs, controller ready/replicas restarts, webhooks(ready endpoints))",
                         pr.text_table(["operator", "crds", "controller", "webhooks"], rows), kind="table")
     if not operators:
@@ -402,5 +402,5 @@ def run(cluster, opts):
     probes = None
     if kuberay is not None and judge_operator(kuberay)[0]:
         deadline = cl.Deadline(opts.wait_timeout + int(opts.get("cascade_timeout", 120)) + 60)
-        probes = probe_kuberay(cluster, opts, facts, deadline)
+        probes = probe_kuberay(cluster, opts, deadline)
     return judge(facts, probes)

@@ -606,7 +606,7 @@ def _send(proc, route, ref, method, path, query, headers, body):
 
 def lb_resolver(store, runtime):
     """Reach a proxy Service by its load-balancer ingress IP from inside the cluster."""
-    def resolve(host, port, proc):
+    def resolve(host, port, unused_proc):
         if host not in LB_POOL:
             return None
         for svc in store.list(SERVICES)[0]:
