@@ -203,9 +203,9 @@ def test_conformance_header_matching_and_weights(client):
              ("red", {"color": "red"}, "infra-backend-v2"), ("yellow", {"color": "yellow"}, "infra-backend-v2"),
              ("one-red", {"version": "one", "color": "red"}, "infra-backend-v1"),   # equal precedence: rule order
              ("orange", {"color": "orange"}, "none"), ("nothing", {}, "none")]
-    got = send(client, namespace, address, [(label, "example.com", "/", headers, 2) for label, headers, _ in cases],
+    got = send(client, namespace, address, [(label, "example.com", "/", headers, 2) for label, headers, dummy in cases],
                "client-headers")
-    assert got == {label: {backend: 2} for label, _, backend in cases}
+    assert got == {label: {backend: 2} for label, dummy, backend in cases}
     client.resources.get(api_version="gateway.networking.k8s.io/v1", kind="HTTPRoute").delete(
         name=route["metadata"]["name"], namespace=namespace)
     weighted = manifests("conformance", "httproute-weight.yaml")[0]

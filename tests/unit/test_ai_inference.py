@@ -58,7 +58,7 @@ def test_tolerance_false_alarm_rate_is_small_for_a_correct_80_20_split():
     """Simulate many correct data planes: the band rejects about one run in a thousand, never many."""
     rng = random.Random(7)
     runs, tol = 4000, ai.split_tolerance(200)
-    rejected = sum(1 for _ in range(runs) if abs(sum(rng.random() < 0.2 for _ in range(200)) / 200.0 - 0.2) > tol)
+    rejected = sum(1 for dummy in range(runs) if abs(sum(rng.random() < 0.2 for dummy2 in range(200)) / 200.0 - 0.2) > tol)
     assert rejected / float(runs) < 0.005
     # and a 50/50 data plane (round robin ignoring weights) is always rejected
     assert abs(0.5 - 0.2) > tol

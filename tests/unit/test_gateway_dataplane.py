@@ -70,7 +70,7 @@ def test_hostnames_with_wildcards():
 
 def test_weights_and_zero_weight():
     rng = random.Random(1)
-    picks = [dp.choose_backend([backend("v1", 80), backend("v2", 20), backend("never", 0)], rng)["name"] for _ in range(2000)]
+    picks = [dp.choose_backend([backend("v1", 80), backend("v2", 20), backend("never", 0)], rng)["name"] for dummy in range(2000)]
     assert "never" not in picks and 0.17 < picks.count("v2") / 2000.0 < 0.23
     assert dp.choose_backend([backend("z", 0)], rng) is None
 
