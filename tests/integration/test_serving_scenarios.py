@@ -220,3 +220,45 @@ def test_active_run_with_the_passive_role_names_the_missing_rule(clusters):
     sim = clusters("kuberay-no-webhook")
     out = run_module("robust_controller", dict(FAST, kubeconfig=bind_role(sim, "passive")))
     assert out.get("failed") and "lacks the RBAC rule" in out["msg"] and "files/rbac" in out["msg"]
+
+
+def test_kuberay_sample_rayjob_completes_and_cascades(clusters):
+    """KubeRay's own ray-job.sample.yaml: a RayCluster for the job, the submitter Job, Complete/SUCCEEDED;
+    deleting the RayJob removes its RayCluster and their pods."""
+    import os
+
+    import yaml
+    from kubernetes import config, dynamic
+
+    from checks_support import ROOT
+
+    sim = clusters("no-gateway-api")
+    client = dynamic.DynamicClient(config.new_client_from_config(sim.kubeconfig))
+    path = os.path.join(ROOT, "..", "shared", "fixtures", "upstream", "objects", "kuberay", "v1.4.2", "samples", "ray-job.sample.yaml")
+    with open(path, encoding="utf-8") as handle:
+        docs = [d for d in yaml.safe_load_all(handle) if d]
+    client.resources.get(api_version="v1", kind="Namespace").create(body={"metadata": {"name": "rayjob-sample"}})
+    for doc in docs:
+        client.resources.get(api_version=doc["apiVersion"], kind=doc["kind"]).create(body=doc, namespace="rayjob-sample")
+    rayjobs = client.resources.get(api_version="ray.io/v1", kind="RayJob")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = rayjobs.get(name="rayjob-sample", namespace="rayjob-sample").status or {}
+        if status.get("jobDeploymentStatus") in ("Complete", "Failed"):
+            break
+        time.sleep(0.1)
+    assert (status.get("jobDeploymentStatus"), status.get("jobStatus")) == ("Complete", "SUCCEEDED"), status
+    cluster_name = status["rayClusterName"]
+    raycluster = sim.store.get(("ray.io", "rayclusters"), "rayjob-sample", cluster_name)
+    assert raycluster["status"]["state"] == "ready"
+    assert raycluster["metadata"]["ownerReferences"][0]["kind"] == "RayJob"
+    submitter = sim.store.get(("batch", "jobs"), "rayjob-sample", "rayjob-sample")
+    assert submitter["spec"]["template"]["spec"]["containers"][0]["command"][:3] == ["ray", "job", "submit"]
+    rayjobs.delete(name="rayjob-sample", namespace="rayjob-sample")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (sim.store.list(("ray.io", "rayclusters"), namespace="rayjob-sample")[0] or
+                                           [p for p in sim.store.list(("", "pods"), namespace="rayjob-sample")[0]
+                                            if "ray.io/cluster" in (p["metadata"].get("labels") or {})]):
+        time.sleep(0.1)
+    assert ray_objects(sim) == []
+    client.resources.get(api_version="v1", kind="Namespace").delete(name="rayjob-sample")
