@@ -215,3 +215,56 @@ def test_conformance_header_matching_and_weights(client):
     assert "infra-backend-v3" not in split and sum(split.values()) == 200
     ok, observed = share_within(split, "infra-backend-v2", 0.30, 200)
     assert ok, "infra-backend-v2 got %.1f %% of 200 requests, the route asks for 30 %%" % (100 * observed)
+
+
+def route_conditions(client, namespace, name, want_generation=True):
+    routes = client.resources.get(api_version="gateway.networking.k8s.io/v1", kind="HTTPRoute")
+
+    def current():
+        obj = routes.get(name=name, namespace=namespace)
+        parents = (obj.status or {}).get("parents") or []
+        if not parents or (want_generation and any(c.observedGeneration != obj.metadata.generation
+                                                   for c in parents[0].conditions)):
+            return None
+        return {c.type: (c.status, c.reason, c.message) for c in parents[0].conditions}
+    return wait("HTTPRoute %s/%s status" % (namespace, name), current, lambda conds: conds is not None)
+
+
+def test_route_status_reasons_and_reference_grants(client):
+    """Envoy Gateway's reasons: BackendNotFound, RefNotPermitted until a ReferenceGrant allows the Service in
+    another namespace (then traffic crosses namespaces), UnsupportedValue for a filter it does not implement,
+    NotAllowedByListeners for a namespace the listener does not admit."""
+    namespace, other = "status-reasons", "status-backends"
+    gateway = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw"},
+               "spec": {"gatewayClassName": CLASS, "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}}
+    address = setup_namespace(client, namespace, [], gateway)
+    setup_namespace(client, other, ["remote"], dict(gateway, metadata={"name": "unused"}))
+
+    def httproute(name, rule, route_namespace=namespace, parent_namespace=None):
+        parent = {"name": "gw"}
+        if parent_namespace:
+            parent["namespace"] = parent_namespace
+        apply(client, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": name},
+                       "spec": {"parentRefs": [parent], "hostnames": ["%s.example.com" % name], "rules": [rule]}},
+              route_namespace)
+        return route_conditions(client, route_namespace, name)
+
+    missing = httproute("missing", {"backendRefs": [{"name": "nope", "port": 8080}]})
+    assert missing["ResolvedRefs"][:2] == ("False", "BackendNotFound")
+    assert "service status-reasons/nope not found" in missing["ResolvedRefs"][2]
+    remote = {"backendRefs": [{"name": "remote", "namespace": other, "port": 8080}]}
+    denied = httproute("remote", remote)
+    assert denied["ResolvedRefs"][:2] == ("False", "RefNotPermitted")
+    apply(client, {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant", "metadata": {"name": "allow"},
+                   "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": namespace}],
+                            "to": [{"group": "", "kind": "Service"}]}}, other)
+    wait("ResolvedRefs after the ReferenceGrant", lambda: route_conditions(client, namespace, "remote", False),
+         lambda conds: conds["ResolvedRefs"][0] == "True")
+    assert send(client, namespace, address, [("remote", "remote.example.com", "/", {}, 3)], "client-remote") == \
+        {"remote": {"remote": 3}}
+    unsupported = httproute("ext", {"filters": [{"type": "ExtensionRef", "extensionRef": {"group": "example.com", "kind": "X",
+                                                                                          "name": "y"}}],
+                                    "backendRefs": [{"name": "remote", "namespace": other, "port": 8080}]})
+    assert unsupported["Accepted"][:2] == ("False", "UnsupportedValue")
+    foreign = httproute("foreign", remote, route_namespace=other, parent_namespace=namespace)
+    assert foreign["Accepted"][:2] == ("False", "NotAllowedByListeners")
