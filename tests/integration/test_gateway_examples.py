@@ -75,13 +75,17 @@ def wait(what, fetch, predicate, timeout=30.0):
     raise AssertionError("timed out waiting for %s; last: %s" % (what, last))
 
 
-def setup_namespace(client, namespace, backends, gateway):
+def setup_namespace(client, namespace, backends, gateway, agnhost=False):
+    """Backends answering their own name (http-echo), or agnhost netexec (which echoes request headers)."""
     apply(client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, None)
     for name in backends:
+        container = {"name": "echo", "image": "hashicorp/http-echo:1.0", "args": ["-text=%s" % name, "-listen=:8080"],
+                     "ports": [{"containerPort": 8080}]}
+        if agnhost:
+            container = {"name": "netexec", "image": "registry.k8s.io/e2e-test-images/agnhost:2.53",
+                         "args": ["netexec", "--http-port=8080"], "ports": [{"containerPort": 8080}]}
         apply(client, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
-                       "spec": {"containers": [{"name": "echo", "image": "hashicorp/http-echo:1.0",
-                                                "args": ["-text=%s" % name, "-listen=:8080"],
-                                                "ports": [{"containerPort": 8080}]}]}}, namespace)
+                       "spec": {"containers": [container]}}, namespace)
         apply(client, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
                        "spec": {"selector": {"app": name}, "ports": [{"port": 8080, "targetPort": 8080}]}}, namespace)
     gateway = copy.deepcopy(gateway)
@@ -268,3 +272,18 @@ def test_route_status_reasons_and_reference_grants(client):
     assert unsupported["Accepted"][:2] == ("False", "UnsupportedValue")
     foreign = httproute("foreign", remote, route_namespace=other, parent_namespace=namespace)
     assert foreign["Accepted"][:2] == ("False", "NotAllowedByListeners")
+
+
+def test_conformance_backend_request_header_modifier(client):
+    """HTTPRouteRequestHeaderModifierBackendWeights: each backendRef's own RequestHeaderModifier sets the Backend
+    header the chosen backend receives (agnhost netexec /header echoes it); weights 10/10 reach both."""
+    namespace = "header-modifier"
+    gateway = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "same-namespace"},
+               "spec": {"gatewayClassName": CLASS, "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}}
+    address = setup_namespace(client, namespace, ["infra-backend-v1", "infra-backend-v2"], gateway, agnhost=True)
+    route = manifests("conformance", "httproute-request-header-modifier-backend-weights.yaml")[0]
+    apply(client, route, namespace)
+    wait_route_accepted(client, namespace, route["metadata"]["name"])
+    got = send(client, namespace, address, [("seen", "example.com", "/header?key=Backend", {"Backend": "client"}, 40)],
+               "client-modifier")["seen"]
+    assert set(got) == {"infra-backend-v1", "infra-backend-v2"} and sum(got.values()) == 40, got
