@@ -211,11 +211,19 @@ def probe(cluster, opts, chosen, deadline):
         route_seen = out["route"] = route_summary(route)
         address = (gateway_seen.get("addresses") or [None])[0]
         if address and gateway_seen.get("programmed") and route_seen["ready"]:
-            for name in (v1, v2):
-                cluster.wait_for_object("backend pod %s/%s to be ready" % (ns, name), "v1", "pods", name, ns,
-                                        lambda p: condition_true(p, "Ready"), deadline.bound(120), opts.wait_sleep, deadline,
-                                        summarize=pr.summarize_pod)
-            out["tally"], out["client"] = run_client(cluster, opts, ns, address, deadline)
+            try:
+                for name in (v1, v2):
+                    cluster.wait_for_object("backend pod %s/%s to be ready" % (ns, name), "v1", "pods", name, ns,
+                                            lambda p: condition_true(p, "Ready"), deadline.bound(opts.wait_timeout),
+                                            opts.wait_sleep, deadline, summarize=pr.summarize_pod)
+                out["tally"], out["client"] = run_client(cluster, opts, ns, address, deadline)
+            except cl.WaitTimeout as err:
+                out["client"] = {"error": "%s (backend_image %s)" % (err, opts.get("backend_image"))}
+    return finish(cluster, opts, chosen, out, namespace, deadline)
+
+
+def finish(cluster, opts, chosen, out, namespace, deadline):
+    """After the probe namespace: its cleanup note, and whether the Gateway's address was released."""
     out["cleanup_note"] = namespace.cleanup_note
     out["release"] = wait_released(cluster, out, opts, deadline) if chosen["implementation"] == "Envoy Gateway" else None
     return out
@@ -342,7 +350,9 @@ def judge_traffic(result, chosen, probes, unhealthy):
     if counts is not None:
         traffic_ok = judge_counts(result, counts)
     elif programmed and routed:
-        result.finding("traffic through the Gateway", False, (probes.get("client") or {}).get("error") or "the client did not run")
+        detail = (probes.get("client") or {}).get("error") or "the client did not run"
+        result.finding("traffic through the Gateway", False, detail)
+        result.note("No traffic could be measured: %s." % detail)
     else:
         result.finding("traffic through the Gateway", False, "not sent: the Gateway or the route never became ready")
     if traffic_ok and programmed and routed:

@@ -239,6 +239,39 @@ def status_message(text):
     return re.sub(r"^the Kubernetes API at \S+ answered \S+ \S+ with \d+ [^:]*: ", "", text)
 
 
+def reconcile_and_delete(cluster, opts, namespace, name, deadline):
+    """(reconcile facts, cascade facts) of the probe RayCluster `name`: ready, then deleted with its pods."""
+    try:
+        obj = cluster.wait_for_object("RayCluster %s/%s to reach state ready" % (namespace, name), RAY_API,
+                                      "rayclusters", name, namespace, raycluster_ready,
+                                      deadline.bound(opts.wait_timeout), opts.wait_sleep, deadline)
+        error = ""
+    except cl.WaitTimeout as err:
+        obj, error = err.last, str(err)
+    selector = "ray.io/cluster=%s" % name
+    pods = cluster.list("v1", "pods", namespace=namespace, label_selector=selector)
+    service = cluster.get("v1", "services", "%s-head-svc" % name, namespace)
+    status = (obj or {}).get("status") or {}
+    reconcile = {
+        "ready": raycluster_ready(obj), "error": error, "state": status.get("state"),
+        "conditions": [{k: c.get(k) for k in ("type", "status", "reason")} for c in status.get("conditions") or []],
+        "pods": sorted("%s (%s, %s)" % (p["metadata"]["name"], (p["metadata"].get("labels") or {}).get("ray.io/node-type"),
+                                        (p.get("status") or {}).get("phase")) for p in pods),
+        "head_pods": len([p for p in pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "head"]),
+        "worker_pods": len([p for p in pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "worker"]),
+        "head_service": service["metadata"]["name"] if service else None}
+    if obj is None:
+        return reconcile, None
+    cluster.delete(RAY_API, "rayclusters", name, namespace)
+    try:
+        cl.wait_until("the pods of RayCluster %s/%s to be deleted with it" % (namespace, name),
+                      lambda: cluster.list("v1", "pods", namespace=namespace, label_selector=selector),
+                      lambda items: not items, deadline.bound(int(opts.get("cascade_timeout", 120))), opts.wait_sleep, deadline)
+        return reconcile, {"gone": True, "before": len(pods)}
+    except cl.WaitTimeout as err:
+        return reconcile, {"gone": False, "before": len(pods), "error": str(err)}
+
+
 def probe_kuberay(cluster, opts, deadline):
     """The three active steps against KubeRay; never raises for an unmet requirement."""
     out = {"denial": None, "reconcile": None, "cascade": None}
@@ -249,36 +282,12 @@ def probe_kuberay(cluster, opts, deadline):
                                  invalid_raycluster("aic-invalid-groups", namespace.name, image), namespace.name)
         out["denial"] = outcome
         name = "aic-raycluster"
-        cluster.create(RAY_API, "rayclusters", small_raycluster(name, namespace.name, image), namespace=namespace.name)
         try:
-            obj = cluster.wait_for_object("RayCluster %s/%s to reach state ready" % (namespace.name, name), RAY_API,
-                                          "rayclusters", name, namespace.name, raycluster_ready,
-                                          deadline.bound(opts.wait_timeout), opts.wait_sleep, deadline)
-            error = ""
-        except cl.WaitTimeout as err:
-            obj, error = err.last, str(err)
-        selector = "ray.io/cluster=%s" % name
-        pods = cluster.list("v1", "pods", namespace=namespace.name, label_selector=selector)
-        service = cluster.get("v1", "services", "%s-head-svc" % name, namespace.name)
-        out["reconcile"] = {
-            "ready": raycluster_ready(obj), "error": error, "state": ((obj or {}).get("status") or {}).get("state"),
-            "conditions": [{k: c.get(k) for k in ("type", "status", "reason")}
-                           for c in ((obj or {}).get("status") or {}).get("conditions") or []],
-            "pods": sorted("%s (%s, %s)" % (p["metadata"]["name"], (p["metadata"].get("labels") or {}).get("ray.io/node-type"),
-                                            (p.get("status") or {}).get("phase")) for p in pods),
-            "head_pods": len([p for p in pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "head"]),
-            "worker_pods": len([p for p in pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "worker"]),
-            "head_service": service["metadata"]["name"] if service else None}
-        if obj is not None:
-            cluster.delete(RAY_API, "rayclusters", name, namespace.name)
-            timeout = deadline.bound(int(opts.get("cascade_timeout", 120)))
-            try:
-                cl.wait_until("the pods of RayCluster %s/%s to be deleted with it" % (namespace.name, name),
-                              lambda: cluster.list("v1", "pods", namespace=namespace.name, label_selector=selector),
-                              lambda items: not items, timeout, opts.wait_sleep, deadline)
-                out["cascade"] = {"gone": True, "before": len(pods)}
-            except cl.WaitTimeout as err:
-                out["cascade"] = {"gone": False, "before": len(pods), "error": str(err)}
+            cluster.create(RAY_API, "rayclusters", small_raycluster(name, namespace.name, image), namespace=namespace.name)
+        except (cl.ApiRequestError, cl.ConflictError) as err:
+            out["reconcile"] = {"ready": False, "error": "the probe RayCluster was refused: %s" % status_message(str(err))}
+        else:
+            out["reconcile"], out["cascade"] = reconcile_and_delete(cluster, opts, namespace.name, name, deadline)
     out["cleanup_note"] = namespace.cleanup_note
     return out
 
