@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import copy
 import datetime
+import hashlib
 import json
 import os
 import random
 import signal
+import socket
 import string
 import threading
 import time
@@ -61,6 +63,10 @@ MANAGED_BY_VALUE = "k8s-ai-conformance"
 CHECK_LABEL = "k8s-ai-conformance/check"
 STARTED_ANNOTATION = "k8s-ai-conformance/started-at"
 DEADLINE_ANNOTATION = "k8s-ai-conformance/deadline"
+# Which process created a probe namespace: "<machine>/<pid>/<process start>", the machine as a hash of
+# host name and boot id (no host name is written to the cluster). A later run on the same machine whose
+# creator process is gone sweeps the namespace at once instead of waiting for its deadline.
+OWNER_ANNOTATION = "k8s-ai-conformance/owner"
 # A namespace is a leftover only once its run's deadline is this far in the past: the run itself stops
 # waiting at its deadline and then needs a moment to clean up.
 LEFTOVER_GRACE_SECONDS = 120
@@ -336,6 +342,9 @@ class Cluster(object):
         self.request_timeout = request_timeout
         self._discovery = None
         self._version = None
+        self.retry = RetryPolicy()
+        self.retries = 0                 # transient failures retried in this run
+        self.owned_namespaces = set()    # probe namespaces this run created: writes into them are safe to retry
 
     @classmethod
     def connect(cls, params, request_timeout=DEFAULT_REQUEST_TIMEOUT):
@@ -359,22 +368,37 @@ class Cluster(object):
 
     # ----------------------------------------------------------------------------------- raw requests
     def request(self, method, path, query=None, body=None, headers=None, content_type=None, context=None,
-                timeout=None):
+                timeout=None, retry=True):
         """Send one request; return (status, body text). API errors become ClusterError subclasses.
 
         `context` = {"verb", "api_version", "resource", "subresource", "namespace", "name"} makes
         403/404 messages precise (which RBAC rule is missing, which API is not served).
+        Transient failures are retried with backoff (see retry_decision): 429 always, 502/503/504 and
+        dropped connections for idempotent methods and for writes the caller marks `retry="safe"`.
         """
         params = {"query_params": list(query or []), "header_params": dict(headers or {}),
                   "serialize": False, "_request_timeout": timeout or self.request_timeout}
         if content_type:
             params["content_type"] = content_type
-        try:
-            response = self._client.request(method, path, body=body, **params)
-        except (ApiException, Urllib3HTTPError) as err:
-            raise _map_transport_error(err, self.host, method, path, context)
-        data = response.data
-        return response.status, data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._client.request(method, path, body=body, **params)
+            except (ApiException, Urllib3HTTPError) as err:
+                delay = retry_decision(err, method, attempt, retry, time.monotonic() - started, self.retry)
+                if delay is None:
+                    mapped = _map_transport_error(err, self.host, method, path, context)
+                    if attempt > 1:
+                        mapped.args = ("%s (after %d attempts over %.1fs)" % (mapped, attempt,
+                                                                               time.monotonic() - started),)
+                    raise mapped
+                self.retries += 1
+                time.sleep(delay)
+                continue
+            data = response.data
+            return response.status, data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
 
     def get_json(self, path, query=None, headers=None, context=None):
         _status, text = self.request("GET", path, query=query, headers=headers, context=context)
@@ -477,7 +501,8 @@ class Cluster(object):
         url = "/api/v1/namespaces/%s/%s/%s/proxy/%s" % (namespace, resource, target, path.lstrip("/"))
         ctx = _ctx("get", "v1", resource, namespace, name, "proxy")
         try:
-            return self.request("GET", url, headers={"Accept": "text/plain, */*"}, context=ctx, timeout=timeout)
+            return self.request("GET", url, headers={"Accept": "text/plain, */*"}, context=ctx, timeout=timeout,
+                                retry="proxy")
         except ApiRequestError as err:
             return err.status or 0, str(err)
         except NotFoundError as err:
@@ -485,9 +510,24 @@ class Cluster(object):
 
     # ----------------------------------------------------------------------------------- writes
     def create(self, api_version, resource, body, namespace=None):
-        ctx = _ctx("create", api_version, resource, namespace, (body.get("metadata") or {}).get("name"))
-        _status, text = self.request("POST", collection_path(api_version, resource, namespace),
-                                     body=body, context=ctx)
+        """Create an object. Inside a probe namespace this run created (and for that namespace itself) a
+        retried create is safe: nobody else writes there, so 409 AlreadyExists after a retry means the
+        earlier attempt landed, and the object is read back."""
+        meta = body.get("metadata") or {}
+        ctx = _ctx("create", api_version, resource, namespace, meta.get("name"))
+        owned = meta.get("name") and (namespace in self.owned_namespaces or
+                                      (resource == "namespaces" and meta.get("name") in self.owned_namespaces))
+        before = self.retries
+        try:
+            _status, text = self.request("POST", collection_path(api_version, resource, namespace),
+                                         body=body, context=ctx, retry="safe" if owned else True)
+        except ConflictError:
+            if not owned or self.retries == before:
+                raise
+            found = self.get(api_version, resource, meta["name"], namespace)
+            if found is None:
+                raise
+            return found
         return json.loads(text) if text else {}
 
     def delete(self, api_version, resource, name, namespace=None, propagation="Background", grace_period=None):
@@ -500,6 +540,10 @@ class Cluster(object):
             self.request("DELETE", object_path(api_version, resource, name, namespace), body=body, context=ctx)
         except NotFoundError:
             return False
+        except ConflictError:
+            if resource != "namespaces":
+                raise
+            return True   # already terminating (a retried DELETE of a namespace answers 409 while it finalizes)
         return True
 
     # ----------------------------------------------------------------------------------- waits
@@ -575,8 +619,79 @@ def _map_transport_error(err, host, method, path, context=None):
         return NotFoundError("%s: %s" % (_describe(context) or url, message or "not found"))
     if status == 409:
         return ConflictError("%s: %s" % (_describe(context) or url, message))
-    return ApiRequestError("the Kubernetes API at %s answered %s %s with %s %s: %s"
-                           % (host, method, path, status, reason, message), status=status, reason=reason)
+    hint = ""
+    if "failed calling webhook" in (message or ""):
+        hint = (". An admission webhook did not answer: check its Service and pods (kubectl get "
+                "validatingwebhookconfigurations,mutatingwebhookconfigurations), or exempt namespaces labelled "
+                "%s=%s from it with a namespaceSelector" % (MANAGED_BY_LABEL, MANAGED_BY_VALUE))
+    elif status == 429 or (status or 0) >= 500:
+        hint = (". The API server is overloaded or failing; retries with backoff did not get through. Check the "
+                "control plane's health (kubectl get --raw /readyz?verbose) and run the check again")
+    return ApiRequestError("the Kubernetes API at %s answered %s %s with %s %s: %s%s"
+                           % (host, method, path, status, reason, message, hint), status=status, reason=reason)
+
+
+# --------------------------------------------------------------------------------------------- retries
+IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+RETRY_STATUSES = (502, 503, 504)
+
+
+class RetryPolicy(object):
+    """Bounds for retrying transient failures: like client-go, up to 10 attempts for an answer with
+    Retry-After; exponential backoff from `base` doubling to `cap` seconds; never longer than `budget`
+    seconds in all for one request (an outage longer than that fails with UnreachableError)."""
+
+    def __init__(self, attempts=10, base=0.1, cap=4.0, retry_after_cap=10.0, budget=45.0, rng=None):
+        self.attempts = attempts
+        self.base = base
+        self.cap = cap
+        self.retry_after_cap = retry_after_cap
+        self.budget = budget
+        self.rng = rng or random.Random()
+
+    def backoff(self, attempt):
+        """Seconds before attempt `attempt + 1`: base * 2^(attempt-1), capped, with up to 50 % jitter."""
+        delay = min(self.cap, self.base * (2 ** (attempt - 1)))
+        return delay * (0.5 + self.rng.random() / 2)
+
+
+def retry_after_seconds(err):
+    """The Retry-After header of an API error in seconds (None when absent or not a number)."""
+    headers = getattr(err, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def retry_decision(err, method, attempt, retry, elapsed, policy):
+    """Pure: seconds to wait before retrying after `err`, or None to give up.
+
+    `retry`: False never retries. Otherwise, as client-go does, an answer the server marks retryable
+    (429, or a 5xx with Retry-After: it was refused unprocessed) is retried on any method, waiting what
+    Retry-After asks (capped); with `retry` True, 502/503/504 without Retry-After and dropped
+    connections are retried on idempotent methods too, and with "safe" (a write the caller knows is
+    safe to repeat) also on POST; "proxy" (a proxied target's own 5xx is its answer) only takes the
+    first rule. TLS failures, other 4xx and plain 500s (often a webhook's or the server's real answer)
+    are never retried.
+    """
+    if not retry or attempt >= policy.attempts or elapsed >= policy.budget:
+        return None
+    left = max(0.0, policy.budget - elapsed)
+    repeatable = (method.upper() in IDEMPOTENT_METHODS or retry == "safe") and retry != "proxy"
+    if isinstance(err, ApiException):
+        status = getattr(err, "status", None) or 0
+        after = retry_after_seconds(err)
+        if status == 429 or (after is not None and 500 <= status <= 599):
+            wait = policy.backoff(attempt) if after is None else min(after, policy.retry_after_cap)
+            return min(max(wait, policy.base / 2), left)
+        if status in RETRY_STATUSES and repeatable:
+            return min(policy.backoff(attempt), left)
+        return None
+    if isinstance(err, Urllib3SSLError) or "CERTIFICATE_VERIFY" in str(err) or not repeatable:
+        return None
+    return min(policy.backoff(attempt), left)
 
 
 # --------------------------------------------------------------------------------------------- probe namespace
@@ -587,17 +702,57 @@ def probe_namespace_name(check_id, rng=None):
     return "aic-%s-%s" % (check_id.replace("_", "-")[:48], suffix)
 
 
-def is_leftover(namespace, now):
-    """Pure: is this labelled namespace an earlier run's leftover? Only when its deadline annotation
-    says the run is over (plus a grace period). Live runs, and namespaces without a readable deadline,
-    are never leftovers; nor are those already being deleted."""
+def machine_id():
+    """A stable, anonymous id of this machine and boot (None when /proc is not there)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot = handle.read().strip()
+    except OSError:
+        return None
+    return hashlib.sha256(("%s/%s" % (socket.gethostname(), boot)).encode()).hexdigest()[:16]
+
+
+def process_start(pid):
+    """The start time of process `pid` in clock ticks since boot, or None when there is no such process."""
+    try:
+        with open("/proc/%d/stat" % int(pid), encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def owner_id(pid=None):
+    """This process as OWNER_ANNOTATION records it ("" when it cannot be identified)."""
+    pid = os.getpid() if pid is None else pid
+    machine, start = machine_id(), process_start(pid)
+    return "%s/%d/%s" % (machine, pid, start) if machine and start else ""
+
+
+def owner_gone(owner):
+    """True only when `owner` names a process of this machine and boot that no longer runs (the pid is
+    free or now belongs to a process started at another time). Unknown or foreign owners: False."""
+    parts = str(owner or "").split("/")
+    if len(parts) != 3 or not parts[1].isdigit() or parts[0] != machine_id():
+        return False
+    return process_start(int(parts[1])) != parts[2]
+
+
+def is_leftover(namespace, now, gone=owner_gone):
+    """Is this labelled namespace an earlier run's leftover? When its deadline annotation says the run
+    is over (plus a grace period), or at once when `gone(owner annotation)` says the process that created
+    it no longer runs (an interrupted or killed run on this machine). Live runs, and namespaces without a
+    readable deadline, are never leftovers; nor are those already being deleted."""
     meta = namespace.get("metadata") or {}
     if (meta.get("labels") or {}).get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
         return False
     if meta.get("deletionTimestamp"):
         return False
-    deadline = parse_rfc3339((meta.get("annotations") or {}).get(DEADLINE_ANNOTATION))
-    return deadline is not None and deadline + LEFTOVER_GRACE_SECONDS < now
+    annotations = meta.get("annotations") or {}
+    deadline = parse_rfc3339(annotations.get(DEADLINE_ANNOTATION))
+    if deadline is None:
+        return False
+    return deadline + LEFTOVER_GRACE_SECONDS < now or bool(gone and annotations.get(OWNER_ANNOTATION)
+                                                           and gone(annotations[OWNER_ANNOTATION]))
 
 
 def sweep_leftovers(cluster, now=None):
@@ -641,7 +796,8 @@ class ProbeNamespace(object):
                 "name": self.name,
                 "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, CHECK_LABEL: self.check_id.replace("_", "-")},
                 "annotations": {STARTED_ANNOTATION: rfc3339(self.deadline.wall_started),
-                                DEADLINE_ANNOTATION: rfc3339(self.deadline.wall_deadline)},
+                                DEADLINE_ANNOTATION: rfc3339(self.deadline.wall_deadline),
+                                OWNER_ANNOTATION: owner_id()},
             },
         }
 
@@ -649,10 +805,15 @@ class ProbeNamespace(object):
         if self.sweep:
             self.swept = sweep_leftovers(self.cluster)
         self._trap_sigterm()
+        self.cluster.owned_namespaces.add(self.name)
         try:
             self.cluster.create("v1", "namespaces", self.manifest())
             self.created = True
-        except BaseException:
+        except BaseException as err:
+            if not isinstance(err, ClusterError):   # interrupted while creating: it may exist now
+                self.created = True
+                self._delete()
+                self.describe_cleanup(err)
             self._restore_sigterm()
             raise
         return self
@@ -661,9 +822,15 @@ class ProbeNamespace(object):
         try:
             if self.created:
                 self._delete()
+                self.describe_cleanup(exc)
         finally:
             self._restore_sigterm()
         return False
+
+    def describe_cleanup(self, exc):
+        """Tell an interruption what happened to the probe namespace (run_check reports it)."""
+        if exc is not None and not isinstance(exc, Exception):
+            exc.cleanup = self.cleanup_note or "the probe namespace %s was deleted" % self.name
 
     def _delete(self):
         try:
