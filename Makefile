@@ -9,7 +9,7 @@ SCENARIO ?= conformant
 KUBECONFIG ?= $(ROOT)/.work/sim/kubeconfig
 OUTPUT ?= $(ROOT)/output
 
-.PHONY: help setup demo test lint sanity unit sim bench build clean
+.PHONY: help setup demo test lint sanity unit sim bench build clean fault-matrix
 
 help:
 	@echo "make demo    set everything up and run the conformance job on the simulated cluster"
@@ -17,6 +17,7 @@ help:
 	@echo "make sim     run the simulated cluster in the foreground (SCENARIO=, KUBECONFIG=)"
 	@echo "make bench   simulator scale benchmark (prints figures)"
 	@echo "make build   build the collection tarball"
+	@echo "make fault-matrix  every check against injected API and node faults (prints a table)"
 
 setup:
 	@hack/setup.sh
@@ -47,3 +48,6 @@ build: setup
 
 clean:
 	rm -rf .work tests/output
+
+fault-matrix: setup
+	python hack/fault-matrix.py

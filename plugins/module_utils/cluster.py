@@ -804,6 +804,7 @@ class ProbeNamespace(object):
     def __enter__(self):
         if self.sweep:
             self.swept = sweep_leftovers(self.cluster)
+            self._await_swept()
         self._trap_sigterm()
         self.cluster.owned_namespaces.add(self.name)
         try:
@@ -826,6 +827,19 @@ class ProbeNamespace(object):
         finally:
             self._restore_sigterm()
         return False
+
+    def _await_swept(self):
+        """Leftover probes may still run (a killed run's load pod holds its accelerator): wait, bounded,
+        until the swept namespaces are gone so they cannot skew this run's measurements."""
+        if not self.swept:
+            return
+        names = list(self.swept)
+        try:
+            wait_until("leftover probe namespaces %s to be deleted" % ", ".join(names),
+                       lambda: [n for n in names if self.cluster.get("v1", "namespaces", n) is not None],
+                       lambda remaining: not remaining, self.deadline.bound(min(60, self.cleanup_timeout)), self.sleep)
+        except WaitTimeout as err:
+            self.cleanup_note = "leftovers of an earlier run were still terminating when probes started: %s" % err
 
     def describe_cleanup(self, exc):
         """Tell an interruption what happened to the probe namespace (run_check reports it)."""
