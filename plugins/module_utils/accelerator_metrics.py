@@ -138,26 +138,41 @@ def scrape_pod(cluster, entry, pod):
     return scrape(cluster, entry, meta.get("namespace"), meta["name"], _metrics_port(pod, entry))
 
 
+MAX_SCRAPE_BYTES = 16 * 1024 * 1024   # a DCGM exporter of 8 GPUs answers about 100 KiB
+
+
 def scrape(cluster, entry, namespace, name, port):
     """GET the exporter's metrics through the API server pod proxy and analyse them. The target's own
     failures (refused, 5xx, malformed text) end up in `error`; API errors (403) raise."""
     out = {"pod": name, "namespace": namespace, "port": port, "status": None, "error": "", "analysis": None,
            "raw_excerpt": ""}
-    status, text = cluster.proxy_get("pod", namespace, name, port, entry["exporter"]["path"])
+    try:
+        status, text = cluster.proxy_get("pod", namespace, name, port, entry["exporter"]["path"],
+                                         max_bytes=MAX_SCRAPE_BYTES)
+    except cl.ResponseTooLarge as err:
+        out["error"] = "the exporter's answer is too large: %s" % err
+        return out
     out["status"] = status
     if status != 200:
         out["error"] = "GET /api/v1/namespaces/%s/pods/%s:%s/proxy%s answered %s: %s" % (
             namespace, name, port, entry["exporter"]["path"], status, text[:200])
         return out
+    not_utf8 = "\ufffd" in text
     try:
         parsed = promtext.parse(text)
     except promtext.ExpositionError as err:
-        out["error"] = "malformed metrics exposition: %s" % err
-        out["raw_excerpt"] = text[:400]
+        out["error"] = "malformed metrics exposition%s: %s" % (
+            " (the body is not UTF-8 text, which the Prometheus text format requires)" if not_utf8 else "",
+            _clip(str(err), 300))
+        out["raw_excerpt"] = _clip(text, 400)
         return out
     out["analysis"] = analyze_scrape(entry, parsed)
-    out["raw_excerpt"] = "\n".join(text.splitlines()[:12])
+    out["raw_excerpt"] = _clip("\n".join(text.splitlines()[:12]), 2000)
     return out
+
+
+def _clip(text, limit):
+    return text if len(text) <= limit else text[:limit] + "... (%d characters cut)" % (len(text) - limit)
 
 
 def _expected_counts(nodes, slices, driver):

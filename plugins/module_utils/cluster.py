@@ -123,6 +123,10 @@ class ApiRequestError(ClusterError):
         self.reason = reason
 
 
+class ResponseTooLarge(ClusterError):
+    """The answer was longer than the caller's limit (it was not read past the limit)."""
+
+
 class WaitTimeout(ClusterError):
     """A bounded wait ran out. `last` is the last object the predicate saw (or None)."""
 
@@ -332,6 +336,47 @@ class Discovery(object):
             raise MissingApiError("the API server does not serve %s in %s: %s" % (resource, api_version, fix))
 
 
+# --------------------------------------------------------------------------------------------- kubeconfig
+def check_kubeconfig(path, context=None):
+    """Raise ConnectionConfigError naming the fix when the kubeconfig file cannot be what the client
+    needs: unreadable, not UTF-8, not YAML, not a mapping, or without the requested context. Messages
+    never quote the file's content (it holds credentials), only line numbers and context names."""
+    fix = "point the kubeconfig option (or K8S_AUTH_KUBECONFIG) at a valid kubeconfig file (kubectl config view " \
+          "--raw > FILE writes one)"
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as err:
+        raise ConnectionConfigError("the kubeconfig file cannot be read (%s): %s" % (err.strerror or err, fix))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConnectionConfigError("the kubeconfig file is not UTF-8 text (byte %d): %s" % (err.start, fix))
+    try:
+        import yaml
+        doc = yaml.safe_load(text)
+    except ImportError:
+        return
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark is not None else ""
+        if mark is None and getattr(err, "position", None) is not None:
+            where = " at character %d" % (err.position + 1)
+        problem = getattr(err, "problem", None) or getattr(err, "reason", None) or "parse error"
+        raise ConnectionConfigError("the kubeconfig file is not valid YAML (%s%s): %s" % (problem, where, fix))
+    if not isinstance(doc, dict) or not any(key in doc for key in ("clusters", "contexts", "users")):
+        raise ConnectionConfigError("the kubeconfig file is not a kubeconfig (expected a mapping with clusters, "
+                                    "users and contexts): %s" % fix)
+    contexts = [c.get("name") for c in doc.get("contexts") or [] if isinstance(c, dict)]
+    wanted = context or doc.get("current-context")
+    if context and context not in contexts:
+        raise ConnectionConfigError("context %s is not in the kubeconfig (its contexts: %s): set the context option "
+                                    "(or K8S_AUTH_CONTEXT) to one of them" % (context, ", ".join(map(str, contexts))
+                                                                             or "none"))
+    if not wanted and not contexts:
+        raise ConnectionConfigError("the kubeconfig has no contexts and no current-context: %s" % fix)
+
+
 # --------------------------------------------------------------------------------------------- the client
 class Cluster(object):
     """One connection to one cluster for one module run."""
@@ -356,6 +401,8 @@ class Cluster(object):
             raise ConnectionConfigError("kubeconfig file %s does not exist: set the kubeconfig option (or "
                                         "K8S_AUTH_KUBECONFIG) to the path of a readable kubeconfig file (Ansible "
                                         "masks the path: kubernetes.core marks the option no_log)" % kubeconfig)
+        if isinstance(kubeconfig, str):
+            check_kubeconfig(os.path.expanduser(kubeconfig), auth.get("context"))
         try:
             client = get_api_client(**auth)
         except (ApiException, Urllib3HTTPError) as err:
@@ -368,18 +415,21 @@ class Cluster(object):
 
     # ----------------------------------------------------------------------------------- raw requests
     def request(self, method, path, query=None, body=None, headers=None, content_type=None, context=None,
-                timeout=None, retry=True):
+                timeout=None, retry=True, max_bytes=None):
         """Send one request; return (status, body text). API errors become ClusterError subclasses.
 
         `context` = {"verb", "api_version", "resource", "subresource", "namespace", "name"} makes
         403/404 messages precise (which RBAC rule is missing, which API is not served).
         Transient failures are retried with backoff (see retry_decision): 429 always, 502/503/504 and
         dropped connections for idempotent methods and for writes the caller marks `retry="safe"`.
+        With `max_bytes`, at most that many bytes of the body are read; a longer one raises ResponseTooLarge.
         """
         params = {"query_params": list(query or []), "header_params": dict(headers or {}),
                   "serialize": False, "_request_timeout": timeout or self.request_timeout}
         if content_type:
             params["content_type"] = content_type
+        if max_bytes:
+            params["_preload_content"] = False
         started = time.monotonic()
         attempt = 0
         while True:
@@ -397,7 +447,10 @@ class Cluster(object):
                 self.retries += 1
                 time.sleep(delay)
                 continue
-            data = response.data
+            if max_bytes:
+                data = _read_limited(response, max_bytes, "%s %s%s" % (method, self.host, path))
+            else:
+                data = response.data
             return response.status, data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
 
     def get_json(self, path, query=None, headers=None, context=None):
@@ -490,7 +543,7 @@ class Cluster(object):
             raise
         return text
 
-    def proxy_get(self, kind, namespace, name, port, path, scheme=None, timeout=None):
+    def proxy_get(self, kind, namespace, name, port, path, scheme=None, timeout=None, max_bytes=None):
         """GET through the API server's pods/proxy or services/proxy (no port-forward needed).
 
         Returns (HTTP status, text). The target's own error statuses are returned, not raised; API-level
@@ -502,7 +555,7 @@ class Cluster(object):
         ctx = _ctx("get", "v1", resource, namespace, name, "proxy")
         try:
             return self.request("GET", url, headers={"Accept": "text/plain, */*"}, context=ctx, timeout=timeout,
-                                retry="proxy")
+                                retry="proxy", max_bytes=max_bytes)
         except ApiRequestError as err:
             return err.status or 0, str(err)
         except NotFoundError as err:
@@ -552,6 +605,20 @@ class Cluster(object):
         """Poll one object (None while absent) until `predicate(obj)` holds."""
         return wait_until(describe, lambda: self.get(api_version, resource, name, namespace), predicate,
                           timeout, sleep, deadline, summarize)
+
+
+def _read_limited(response, max_bytes, what):
+    """Read at most `max_bytes` of a streamed response; raise ResponseTooLarge beyond that."""
+    try:
+        data = response.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ResponseTooLarge("%s answered more than %d MiB; only that much is read (a metrics endpoint "
+                                   "that large is itself a problem: check what it exports)"
+                                   % (what, max_bytes // (1024 * 1024)))
+        return data
+    finally:
+        response.close()
+        response.release_conn()
 
 
 def _ctx(verb, api_version, resource, namespace=None, name=None, subresource=None):

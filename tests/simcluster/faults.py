@@ -21,6 +21,9 @@ answers, dropped connections and real pod states.
                                      #   containers of matching pods (they stay Pending, waiting with `reason`)
         webhookTimeout: false        # every admission webhook call hangs until its timeoutSeconds (simulated
                                      #   time) and fails with "context deadline exceeded"
+        httpAnswers: []              # [{podPrefix: nvidia-dcgm-exporter, path: /metrics, status: 200, body: ...}]:
+                                     #   what matching pods answer over pods/proxy, services/proxy and webhooks
+                                     #   instead of their app (body: str or bytes, e.g. non-UTF-8 or huge)
 
 Only resource and discovery requests are faulted, never /healthz, /livez or /readyz (what load balancers
 probe). `stats` counts what was injected, so a test can show a fault really happened.
@@ -46,6 +49,7 @@ DEFAULTS = {
     "dropWatches": None,
     "podsNeverStart": None,
     "webhookTimeout": False,
+    "httpAnswers": [],
 }
 EXEMPT_PATHS = ("/healthz", "/livez", "/readyz")
 MESSAGES = {
@@ -159,6 +163,22 @@ class Faults(object):
             self._count("webhook-timeout")
         time.sleep(self.sim.clock.real_seconds(timeout))
         return "context deadline exceeded"
+
+    # ------------------------------------------------------------------------------- apps
+    def http_answer(self, pod, path):
+        """(status, headers, body) a matching httpAnswers entry makes the pod's app answer, else None."""
+        for answer in self.config["httpAnswers"] or ():
+            if not pod["metadata"]["name"].startswith(answer.get("podPrefix") or ""):
+                continue
+            if answer.get("path") and answer["path"] != "/" + path.lstrip("/"):
+                continue
+            body = answer.get("body") or b""
+            with self.lock:
+                self._count("http-answer")
+            return (int(answer.get("status", 200)),
+                    {"Content-Type": answer.get("contentType") or "text/plain; version=0.0.4; charset=utf-8"},
+                    body.encode() if isinstance(body, str) else bytes(body))
+        return None
 
     # ------------------------------------------------------------------------------- kubelet
     def blocks_start(self, pod):
