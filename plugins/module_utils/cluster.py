@@ -872,6 +872,7 @@ class ProbeNamespace(object):
         if self.sweep:
             self.swept = sweep_leftovers(self.cluster)
             self._await_swept()
+        self.require_cleanup_rights()
         self._trap_sigterm()
         self.cluster.owned_namespaces.add(self.name)
         try:
@@ -894,6 +895,24 @@ class ProbeNamespace(object):
         finally:
             self._restore_sigterm()
         return False
+
+    def require_cleanup_rights(self):
+        """Never create what cannot be cleaned up: ask the API server (SelfSubjectAccessReview) whether
+        this user may delete and get namespaces, and raise ForbiddenError naming the rule if not. When the
+        review itself is not allowed, the answer is unknown and the probe goes ahead."""
+        for verb in ("delete", "get"):
+            review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                      "spec": {"resourceAttributes": {"verb": verb, "resource": "namespaces", "name": self.name}}}
+            try:
+                answer = self.cluster.create("authorization.k8s.io/v1", "selfsubjectaccessreviews", review)
+            except (ForbiddenError, MissingApiError, NotFoundError):
+                return
+            if not (answer.get("status") or {}).get("allowed"):
+                rule = missing_rule("v1", "namespaces", verb)
+                raise ForbiddenError("the user may not %s namespaces, so the probe namespace could not be cleaned up; "
+                                     "nothing was created. The user lacks the RBAC rule %s; bind the ClusterRole "
+                                     "from %s (files/rbac/) that matches the mode you run, or grant that rule"
+                                     % (verb, json.dumps(rule, sort_keys=True), RBAC_DOC), rule=rule)
 
     def _await_swept(self):
         """Leftover probes may still run (a killed run's load pod holds its accelerator): wait, bounded,
