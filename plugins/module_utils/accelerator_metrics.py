@@ -356,6 +356,12 @@ def judge(facts, probe_out=None, passive_reason=""):
         res.set(NOT_IMPLEMENTED, "no accelerator node serves a Prometheus-format metrics endpoint")
         res.note("Problems per node: %s." % "; ".join(problems))
         return res.to_dict()
+    if not any(((facts["nodes"][n]["scrape"]["analysis"].get("kinds") or {}).get(kind) or {}).get("by_uuid")
+               for n in serving for kind in acc.CORE_METRICS):
+        # an endpoint that answers but exports no per-accelerator utilisation or memory is no implementation
+        res.set(NOT_IMPLEMENTED, "no accelerator node serves any per-accelerator utilisation or memory metric")
+        res.note("Problems per node: %s." % "; ".join(problems))
+        return res.to_dict()
     if problems or not good:
         res.set(PARTIAL, "not every accelerator node serves per-accelerator utilisation and memory metrics")
         res.note("Problems per node: %s." % "; ".join(problems))
