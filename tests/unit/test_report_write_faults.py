@@ -15,11 +15,15 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
 
+import pytest
+
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import _report_files as rf
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import report as rp
 
 from test_report import ROOT, full_results, metadata_for, run
 
@@ -140,3 +144,34 @@ def test_full_disk_while_writing_product_yaml_keeps_the_old_one_intact(tmp_path)
     # and with space again, the same run completes
     assert run(out, results=changed_results())["changed"] is True
     assert rf.read_text(os.path.join(str(out), product)) == new[os.path.relpath(planned["path"], str(tmp_path / "scratch"))].decode()
+
+
+# ----------------------------------------------------------------------------------------- bad files in the product dir
+# (duplicate keys in PRODUCT.yaml and the overrides' own schema errors are in test_report.py)
+@pytest.mark.parametrize("name, content, message", [
+    ("PRODUCT.yaml", b"metadata:\n  vendorName: \xff\xfe\n", "PRODUCT.yaml is not UTF-8 text: fix it or move it away; nothing was written"),
+    ("PRODUCT.yaml", b"- a\n- list\n", "is not a PRODUCT.yaml (no metadata/spec mapping): move it away; nothing was written"),
+    ("PRODUCT.yaml", b"x" * (5 * 1024 * 1024), "is not a PRODUCT.yaml (no metadata/spec mapping): move it away"),
+    ("PRODUCT.yaml", b"spec: [\n", "PRODUCT.yaml cannot be parsed"),
+    ("overrides.yaml", b"overrides:\n  dra_support: \xff\n", "overrides.yaml is not UTF-8 text: fix it or move it away"),
+    ("overrides.yaml", b"- a list\n", "must hold one key, overrides:"),
+])
+def test_unusable_files_in_the_product_dir_stop_the_run_and_stay_as_they_were(tmp_path, name, content, message):
+    product_dir = tmp_path / "v1.35" / "turbo-encabulator"
+    product_dir.mkdir(parents=True)
+    (product_dir / name).write_bytes(content)
+    with pytest.raises(rp.ReportError, match=re.escape(message)):
+        run(tmp_path, results=full_results("1.35"))
+    assert (product_dir / name).read_bytes() == content
+    assert sorted(os.listdir(str(product_dir))) == [name]          # nothing else was written
+
+
+def test_a_product_yaml_of_the_wrong_shape_is_replaced_only_with_a_backup(tmp_path):
+    product_dir = tmp_path / "v1.35" / "turbo-encabulator"
+    product_dir.mkdir(parents=True)
+    old = b"metadata: 5\nspec: []\n"
+    (product_dir / "PRODUCT.yaml").write_bytes(old)
+    out = run(tmp_path, results=full_results("1.35"))
+    assert out["changed"] is True
+    backups = [p for p in os.listdir(str(product_dir)) if p.endswith(".bak")]
+    assert len(backups) == 1 and (product_dir / backups[0]).read_bytes() == old
