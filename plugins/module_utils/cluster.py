@@ -22,8 +22,10 @@ import hashlib
 import json
 import os
 import random
+import select
 import signal
 import socket
+import stat
 import string
 import threading
 import time
@@ -933,6 +935,16 @@ class ProbeNamespace(object):
             exc.cleanup = self.cleanup_note or "the probe namespace %s was deleted" % self.name
 
     def _delete(self):
+        saved = self.cluster.retry
+        # cleanup must not hang on an API that is gone: each request retries for at most 15 s
+        self.cluster.retry = RetryPolicy(saved.attempts, saved.base, saved.cap, saved.retry_after_cap,
+                                         min(saved.budget, 15.0), saved.rng)
+        try:
+            self._delete_namespace()
+        finally:
+            self.cluster.retry = saved
+
+    def _delete_namespace(self):
         try:
             self.cluster.delete("v1", "namespaces", self.name)
             wait_until("namespace %s to be deleted" % self.name,
@@ -949,12 +961,45 @@ class ProbeNamespace(object):
     def _trap_sigterm(self):
         if threading.current_thread() is not threading.main_thread():
             return
+        orphaned = threading.Event()
 
         def _raise(signum, frame):
+            if orphaned.is_set():
+                raise ProbeInterrupted("the Ansible task that ran this module went away during a probe (task timeout "
+                                       "or an interrupted controller)")
             raise ProbeInterrupted("terminated by signal %d during a probe" % signum)
         self._old_sigterm = signal.signal(signal.SIGTERM, _raise)
+        self._stop_watch = watch_output_reader(orphaned)
 
     def _restore_sigterm(self):
+        if getattr(self, "_stop_watch", None) is not None:
+            self._stop_watch.set()
+            self._stop_watch = None
         if self._old_sigterm is not None:
             signal.signal(signal.SIGTERM, self._old_sigterm)
             self._old_sigterm = None
+
+
+def watch_output_reader(orphaned, fd=1, interval_ms=500):
+    """When our stdout is a pipe (how Ansible runs modules), watch it in a daemon thread: once nobody reads
+    it any more (Ansible's task timeout abandons the module; a killed worker), set `orphaned` and send
+    ourselves SIGTERM so the probe stops and cleans up now instead of running to its end unseen.
+    Returns an Event that stops the watch, or None when stdout is not a pipe."""
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return None
+        poller = select.poll()
+        poller.register(fd, 0)       # a pipe's write end reports POLLERR once no reader is left
+    except (OSError, ValueError, AttributeError):
+        return None
+    stop = threading.Event()
+
+    def run():
+        while not stop.is_set():
+            if any(events & (select.POLLERR | select.POLLHUP) for dummy, events in poller.poll(interval_ms)):
+                if not stop.is_set():
+                    orphaned.set()
+                    os.kill(os.getpid(), signal.SIGTERM)
+                return
+    threading.Thread(target=run, name="k8s-ai-conformance-output-watch", daemon=True).start()
+    return stop

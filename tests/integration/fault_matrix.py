@@ -75,6 +75,10 @@ FAULTS = {
                         _webhook, _webhook_off, "inprocess", "error"),
     "SIGINT mid-probe": ("Ctrl-C (SIGINT) while probe pods run", None, None, "sigint", "error"),
     "SIGTERM mid-probe": ("a job runner's timeout (SIGTERM) while probe pods run", None, None, "sigterm", "error"),
+    "ansible task timeout": ("the real ansible-playbook with `timeout: 4` on the task while probe pods never start: "
+                             "Ansible abandons the module, which notices and cleans up",
+                             lambda sim: sim.faults.set(podsNeverStart={"namespacePrefix": "aic-"}), None,
+                             "ansible-timeout", "error"),
     "SIGKILL, run again": ("killed (SIGKILL) while probes run, then run again: the second run sweeps the first's "
                            "namespace and gives the healthy verdict", None, None, "sigkill", "unchanged"),
 }
@@ -136,6 +140,36 @@ def run_child(check, args, sig, sim):
         return None, text
 
 
+PLAYBOOK = """
+- name: One check with a task timeout
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Run the check
+      k8s_ai.conformance.%s: %s
+      timeout: %d
+"""
+
+
+def run_ansible_timeout(check, args, seconds=4):
+    """ansible-playbook running the check with a task timeout; returns (result dict or None, output)."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
+        handle.write(PLAYBOOK % (check, json.dumps(dict(args, wait_timeout=120)), seconds))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    try:
+        proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), handle.name], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        os.unlink(handle.name)
+    text = proc.stdout + proc.stderr
+    match = re.search(r"FAILED! => (\{.*\})", proc.stdout)
+    out = json.loads(match.group(1)) if match else None
+    if out is not None:
+        out["failed"] = True
+    return out, text
+
+
 def run_row(sim, fault, check, healthy):
     """One row: {fault, check, expect, verdict, outcome, ok, error, leftovers, traceback, detail}."""
     _what, apply, undo, how, expect = FAULTS[fault]
@@ -146,7 +180,9 @@ def run_row(sim, fault, check, healthy):
     try:
         if apply:
             apply(sim)
-        if how.startswith("inprocess"):
+        if how == "ansible-timeout":
+            out, text = run_ansible_timeout(check, params(sim, check))
+        elif how.startswith("inprocess"):
             out = run_module(check, params(sim, check, **({"wait_timeout": 6} if how == "inprocess-short" else {})))
             text = json.dumps(out)
         else:
@@ -166,15 +202,14 @@ def run_row(sim, fault, check, healthy):
     error = (out or {}).get("msg", "") if (out or {}).get("failed") else ""
     if out is None:
         error = "no module output: " + text[-300:]
-    if not status and not error:
-        error = "no verdict and no error"
+    silent = not status and not error
     if status and expect == "unchanged":
         outcome = "unchanged" if status == healthy[check] else "changed"
     elif status:
         outcome = "weaker" if RANK[status] < RANK[healthy[check]] else "unchanged" if status == healthy[check] \
             else "stronger"
     else:
-        outcome = "error"
+        outcome = "nothing" if silent else "error"
     notes = (out or {}).get("result", {}).get("notes", "") if status else ""
     row = {
         "fault": fault, "check": check, "expect": expect, "healthy": healthy[check], "verdict": status or "failed",
