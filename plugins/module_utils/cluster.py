@@ -372,9 +372,9 @@ def check_kubeconfig(path, context=None):
     contexts = [c.get("name") for c in doc.get("contexts") or [] if isinstance(c, dict)]
     wanted = context or doc.get("current-context")
     if context and context not in contexts:
+        known = ", ".join(map(str, contexts)) or "none"
         raise ConnectionConfigError("context %s is not in the kubeconfig (its contexts: %s): set the context option "
-                                    "(or K8S_AUTH_CONTEXT) to one of them" % (context, ", ".join(map(str, contexts))
-                                                                             or "none"))
+                                    "(or K8S_AUTH_CONTEXT) to one of them" % (context, known))
     if not wanted and not contexts:
         raise ConnectionConfigError("the kubeconfig has no contexts and no current-context: %s" % fix)
 
@@ -443,8 +443,8 @@ class Cluster(object):
                 if delay is None:
                     mapped = _map_transport_error(err, self.host, method, path, context)
                     if attempt > 1:
-                        mapped.args = ("%s (after %d attempts over %.1fs)" % (mapped, attempt,
-                                                                               time.monotonic() - started),)
+                        spent = time.monotonic() - started
+                        mapped.args = ("%s (after %d attempts over %.1fs)" % (mapped, attempt, spent),)
                     raise mapped
                 self.retries += 1
                 time.sleep(delay)
@@ -857,6 +857,7 @@ class ProbeNamespace(object):
         self.created = False
         self.cleanup_note = ""
         self._old_sigterm = None
+        self._stop_watch = None
 
     def manifest(self):
         return {
@@ -972,7 +973,7 @@ class ProbeNamespace(object):
         self._stop_watch = watch_output_reader(orphaned)
 
     def _restore_sigterm(self):
-        if getattr(self, "_stop_watch", None) is not None:
+        if self._stop_watch is not None:
             self._stop_watch.set()
             self._stop_watch = None
         if self._old_sigterm is not None:
