@@ -836,6 +836,29 @@ def sweep_leftovers(cluster, now=None):
     return swept
 
 
+class shielded(object):
+    """While an interrupted probe deletes its namespace, further SIGTERM/SIGINT (a second signal from
+    Ansible's worker, the output watch, an impatient Ctrl-C) are recorded in `pending` and otherwise
+    ignored, so the DELETE is sent (the run is already unwinding from the first signal). Only in the main
+    thread, and only when `active`; the DELETE retries for at most 15 s."""
+
+    def __init__(self, active=True):
+        self.active = active and threading.current_thread() is threading.main_thread()
+        self.saved = {}
+        self.pending = []
+
+    def __enter__(self):
+        if self.active:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self.saved[signum] = signal.signal(signum, lambda num, frame: self.pending.append(num))
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+        return False
+
+
 class ProbeNamespace(object):
     """A fresh namespace for one check's probes, deleted on exit whatever happened.
 
@@ -884,16 +907,19 @@ class ProbeNamespace(object):
         except BaseException as err:
             if not isinstance(err, ClusterError):   # interrupted while creating: it may exist now
                 self.created = True
-                self._delete()
+                with shielded(True):
+                    self._delete(wait=False)
                 self.describe_cleanup(err)
             self._restore_sigterm()
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        interrupted = exc is not None and not isinstance(exc, Exception)
         try:
             if self.created:
-                self._delete()
+                with shielded(interrupted):
+                    self._delete(wait=not interrupted)
                 self.describe_cleanup(exc)
         finally:
             self._restore_sigterm()
@@ -933,21 +959,24 @@ class ProbeNamespace(object):
     def describe_cleanup(self, exc):
         """Tell an interruption what happened to the probe namespace (run_check reports it)."""
         if exc is not None and not isinstance(exc, Exception):
-            exc.cleanup = self.cleanup_note or "the probe namespace %s was deleted" % self.name
+            exc.cleanup = self.cleanup_note or ("the probe namespace %s was deleted (the cluster removes what was in "
+                                                "it)" % self.name)
 
-    def _delete(self):
+    def _delete(self, wait=True):
         saved = self.cluster.retry
         # cleanup must not hang on an API that is gone: each request retries for at most 15 s
         self.cluster.retry = RetryPolicy(saved.attempts, saved.base, saved.cap, saved.retry_after_cap,
                                          min(saved.budget, 15.0), saved.rng)
         try:
-            self._delete_namespace()
+            self._delete_namespace(wait)
         finally:
             self.cluster.retry = saved
 
-    def _delete_namespace(self):
+    def _delete_namespace(self, wait):
         try:
             self.cluster.delete("v1", "namespaces", self.name)
+            if not wait:    # interrupted: the API server finishes the deletion; exit now
+                return
             wait_until("namespace %s to be deleted" % self.name,
                        lambda: self.cluster.get("v1", "namespaces", self.name), lambda ns: ns is None,
                        self.cleanup_timeout, self.sleep)

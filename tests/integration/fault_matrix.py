@@ -79,6 +79,9 @@ FAULTS = {
                              "Ansible abandons the module, which notices and cleans up",
                              lambda sim: sim.faults.set(podsNeverStart={"namespacePrefix": "aic-"}), None,
                              "ansible-timeout", "error"),
+    "ansible Ctrl-C": ("Ctrl-C on ansible-playbook (SIGINT to its process group) while probe pods never start",
+                       lambda sim: sim.faults.set(podsNeverStart={"namespacePrefix": "aic-"}), None,
+                       "ansible-sigint", "error"),
     "SIGKILL, run again": ("killed (SIGKILL) while probes run, then run again: the second run sweeps the first's "
                            "namespace and gives the healthy verdict", None, None, "sigkill", "unchanged"),
 }
@@ -120,13 +123,7 @@ def run_child(check, args, sig, sim):
              os.path.join(ROOT, "tests", "integration")]
     proc = subprocess.Popen([sys.executable, "-c", CHILD % (paths, check), json.dumps(args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    end = time.monotonic() + 60
-    while time.monotonic() < end and proc.poll() is None:
-        pods = [p for p in sim.store.list(("", "pods"))[0] if p["metadata"]["namespace"].startswith("aic-")]
-        if pods:
-            break
-        time.sleep(0.05)
-    if proc.poll() is None:
+    if wait_for_probe_pods(sim, proc):
         proc.send_signal(sig)
     try:
         stdout, stderr = proc.communicate(timeout=60)
@@ -141,33 +138,50 @@ def run_child(check, args, sig, sim):
 
 
 PLAYBOOK = """
-- name: One check with a task timeout
+- name: One check
   hosts: localhost
   gather_facts: false
   tasks:
     - name: Run the check
       k8s_ai.conformance.%s: %s
-      timeout: %d
-"""
+%s"""
 
 
-def run_ansible_timeout(check, args, seconds=4):
-    """ansible-playbook running the check with a task timeout; returns (result dict or None, output)."""
+def run_ansible(check, args, sim, timeout=None, sigint=False):
+    """ansible-playbook running the check, with a task `timeout:`, or interrupted like Ctrl-C in a terminal
+    (SIGINT to its process group) once probe pods exist; returns (failure dict or None, output)."""
     import tempfile
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
-        handle.write(PLAYBOOK % (check, json.dumps(dict(args, wait_timeout=120)), seconds))
+        handle.write(PLAYBOOK % (check, json.dumps(dict(args, wait_timeout=120)),
+                                 "      timeout: %d\n" % timeout if timeout else ""))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     try:
-        proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), handle.name], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        proc = subprocess.Popen([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), handle.name], cwd=ROOT,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        if sigint and wait_for_probe_pods(sim, proc):
+            os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
     finally:
         os.unlink(handle.name)
-    text = proc.stdout + proc.stderr
-    match = re.search(r"FAILED! => (\{.*\})", proc.stdout)
+    text = stdout + stderr
+    match = re.search(r"FAILED! => (\{.*\})", stdout)
     out = json.loads(match.group(1)) if match else None
+    if out is None and "User interrupted execution" in text:
+        out = {"msg": "User interrupted execution"}
     if out is not None:
         out["failed"] = True
     return out, text
+
+
+def wait_for_probe_pods(sim, proc, timeout=60):
+    """True once a probe pod exists (bounded; False if the process ended first)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        if [p for p in sim.store.list(("", "pods"))[0] if p["metadata"]["namespace"].startswith("aic-")]:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def run_row(sim, fault, check, healthy):
@@ -181,7 +195,9 @@ def run_row(sim, fault, check, healthy):
         if apply:
             apply(sim)
         if how == "ansible-timeout":
-            out, text = run_ansible_timeout(check, params(sim, check))
+            out, text = run_ansible(check, params(sim, check), sim, timeout=4)
+        elif how == "ansible-sigint":
+            out, text = run_ansible(check, params(sim, check), sim, sigint=True)
         elif how.startswith("inprocess"):
             out = run_module(check, params(sim, check, **({"wait_timeout": 6} if how == "inprocess-short" else {})))
             text = json.dumps(out)

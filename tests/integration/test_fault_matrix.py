@@ -47,5 +47,7 @@ def test_fault_row(sim, healthy, fault, check):
         assert "terminated by signal 15 during a probe; the probe namespace aic-" in row["error"]
     if fault == "ansible task timeout":
         assert "Timed out after 4 second(s)" in row["error"], row
+    if fault == "ansible Ctrl-C":
+        assert "User interrupted execution" in row["error"], row
     if fault.startswith("SIGKILL"):
         assert row["left_by_killed_run"], "the kill left nothing to sweep: the row proves nothing"
