@@ -9,7 +9,7 @@ SCENARIO ?= conformant
 KUBECONFIG ?= $(ROOT)/.work/sim/kubeconfig
 OUTPUT ?= $(ROOT)/output
 
-.PHONY: help setup demo test lint sanity unit sim bench build clean fault-matrix
+.PHONY: help setup demo test lint sanity unit sim bench build clean fault-matrix bad-input-matrix
 
 help:
 	@echo "make demo    set everything up and run the conformance job on the simulated cluster"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench   simulator scale benchmark (prints figures)"
 	@echo "make build   build the collection tarball"
 	@echo "make fault-matrix  every check against injected API and node faults (prints a table)"
+	@echo "make bad-input-matrix  every module against bad kubeconfigs, credentials, metrics and report files (prints a table)"
 
 setup:
 	@hack/setup.sh
@@ -51,3 +52,6 @@ clean:
 
 fault-matrix: setup
 	python hack/fault-matrix.py
+
+bad-input-matrix: setup
+	python hack/bad-input-matrix.py

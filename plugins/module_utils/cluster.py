@@ -358,7 +358,7 @@ def check_kubeconfig(path, context=None):
         import yaml
         doc = yaml.safe_load(text)
     except ImportError:
-        return
+        return None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark is not None else ""
@@ -377,6 +377,17 @@ def check_kubeconfig(path, context=None):
                                     "(or K8S_AUTH_CONTEXT) to one of them" % (context, known))
     if not wanted and not contexts:
         raise ConnectionConfigError("the kubeconfig has no contexts and no current-context: %s" % fix)
+    return kubeconfig_server(doc, wanted)
+
+
+def kubeconfig_server(doc, context):
+    """The server URL of `context` in a parsed kubeconfig (for messages), or None."""
+    try:
+        ctx = [c for c in doc.get("contexts") or [] if c.get("name") == context][0]["context"]
+        cluster = [c for c in doc.get("clusters") or [] if c.get("name") == ctx.get("cluster")][0]["cluster"]
+        return str(cluster.get("server")) or None
+    except (IndexError, KeyError, TypeError, AttributeError):
+        return None
 
 
 # --------------------------------------------------------------------------------------------- the client
@@ -403,12 +414,13 @@ class Cluster(object):
             raise ConnectionConfigError("kubeconfig file %s does not exist: set the kubeconfig option (or "
                                         "K8S_AUTH_KUBECONFIG) to the path of a readable kubeconfig file (Ansible "
                                         "masks the path: kubernetes.core marks the option no_log)" % kubeconfig)
+        server = None
         if isinstance(kubeconfig, str):
-            check_kubeconfig(os.path.expanduser(kubeconfig), auth.get("context"))
+            server = check_kubeconfig(os.path.expanduser(kubeconfig), auth.get("context"))
         try:
             client = get_api_client(**auth)
         except (ApiException, Urllib3HTTPError) as err:
-            host = _host_from_error(err) or params.get("host") or "the API server"
+            host = _host_from_error(err) or params.get("host") or server or "the API server"
             raise _map_transport_error(err, host, "GET", "/version")
         except Exception as err:  # kubernetes.core wraps config errors; yaml and io errors arrive raw
             raise ConnectionConfigError("cannot use the Kubernetes connection settings: %s. Check kubeconfig and "
