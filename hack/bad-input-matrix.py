@@ -120,7 +120,7 @@ def report_rows(tmp):
 
 
 def _playbook_row(what, proc):
-    line = [l for l in proc.stdout.splitlines() if "FAILED!" in l]
+    line = [text for text in proc.stdout.splitlines() if "FAILED!" in text]
     message = json.loads(line[0].split("=> ", 1)[1]).get("msg", "") if line else proc.stdout[-300:]
     return {"input": what, "module": "product_report", "outcome": "failed" if proc.returncode else "written",
             "message": message, "leftovers": 0, "traceback": "Traceback" in proc.stdout + proc.stderr}
@@ -137,7 +137,8 @@ def table(rows, width=140):
 def main():
     started = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="bad-input-")
-    sim = start_sim("conformant", os.path.join(tmp, "sim") if os.makedirs(os.path.join(tmp, "sim")) is None else tmp)
+    os.makedirs(os.path.join(tmp, "sim"))
+    sim = start_sim("conformant", os.path.join(tmp, "sim"))
     try:
         rows = check_rows(sim, tmp)
     finally:
