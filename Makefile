@@ -9,7 +9,7 @@ SCENARIO ?= conformant
 KUBECONFIG ?= $(ROOT)/.work/sim/kubeconfig
 OUTPUT ?= $(ROOT)/output
 
-.PHONY: help setup demo test lint sanity unit sim bench build clean flake
+.PHONY: help setup demo test lint sanity unit sim bench build clean flake fault-matrix bad-input-matrix
 
 help:
 	@echo "make demo    set everything up and run the conformance job on the simulated cluster"
@@ -18,6 +18,8 @@ help:
 	@echo "make bench   simulator scale benchmark (prints figures)"
 	@echo "make build   build the collection tarball"
 	@echo "make flake   run the simulator-backed tests RUNS times with every core busy; pass counts per test"
+	@echo "make fault-matrix  every check against injected API and node faults (prints a table)"
+	@echo "make bad-input-matrix  every module against bad kubeconfigs, credentials, metrics and report files (prints a table)"
 
 setup:
 	@hack/setup.sh
@@ -52,3 +54,9 @@ build: setup
 
 clean:
 	rm -rf .work tests/output
+
+fault-matrix: setup
+	python hack/fault-matrix.py
+
+bad-input-matrix: setup
+	python hack/bad-input-matrix.py

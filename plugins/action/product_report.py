@@ -8,6 +8,8 @@ nothing runs on the managed host. The work is in module_utils/_report_files.py a
 """
 from __future__ import annotations
 
+import errno
+
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
@@ -32,7 +34,8 @@ class ActionModule(ActionBase):
             return result
         except (IOError, OSError) as exc:
             result.update(failed=True, changed=False,
-                          msg="cannot write the report under %s: %s" % (args["output_dir"], to_native(exc)))
+                          msg="cannot write the report under %s: %s. %s" % (args["output_dir"], to_native(exc),
+                                                                            write_error_fix(exc)))
             return result
         warnings = outcome.pop("warnings")
         diff = outcome.pop("diff")
@@ -42,3 +45,17 @@ class ActionModule(ActionBase):
             result["diff"] = diff
         result.update(outcome)
         return result
+
+
+def write_error_fix(exc):
+    """What to do about an OSError while writing (files are replaced atomically, so what was there stays)."""
+    kept = ("No file is left half-written (each is replaced atomically), and PRODUCT.yaml, written last, keeps its "
+            "previous content")
+    number = getattr(exc, "errno", None)
+    if number in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return "The disk is full or a size limit was hit: free space (or raise the quota) and run again. " + kept
+    if number in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "The output directory is not writable: choose a writable output_dir or fix its permissions. " + kept
+    if number in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        return "A part of the output path is a file where a directory is needed (or the reverse): fix output_dir. " + kept
+    return kept

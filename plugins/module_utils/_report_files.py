@@ -49,7 +49,8 @@ def read_text(path):
     except FileNotFoundError:
         return None
     except (IOError, OSError) as exc:
-        raise rp.ReportError("cannot read %s: %s" % (path, exc.strerror))
+        raise rp.ReportError("cannot read %s: %s. Check output_dir: every part of that path must be a directory "
+                             "you may read (not a file)" % (path, exc.strerror))
     except UnicodeDecodeError:
         raise rp.ReportError("%s is not UTF-8 text: fix it or move it away; nothing was written" % path)
 

@@ -138,26 +138,41 @@ def scrape_pod(cluster, entry, pod):
     return scrape(cluster, entry, meta.get("namespace"), meta["name"], _metrics_port(pod, entry))
 
 
+MAX_SCRAPE_BYTES = 16 * 1024 * 1024   # a DCGM exporter of 8 GPUs answers about 100 KiB
+
+
 def scrape(cluster, entry, namespace, name, port):
     """GET the exporter's metrics through the API server pod proxy and analyse them. The target's own
     failures (refused, 5xx, malformed text) end up in `error`; API errors (403) raise."""
     out = {"pod": name, "namespace": namespace, "port": port, "status": None, "error": "", "analysis": None,
            "raw_excerpt": ""}
-    status, text = cluster.proxy_get("pod", namespace, name, port, entry["exporter"]["path"])
+    try:
+        status, text = cluster.proxy_get("pod", namespace, name, port, entry["exporter"]["path"],
+                                         max_bytes=MAX_SCRAPE_BYTES)
+    except cl.ResponseTooLarge as err:
+        out["error"] = "the exporter's answer is too large: %s" % err
+        return out
     out["status"] = status
     if status != 200:
         out["error"] = "GET /api/v1/namespaces/%s/pods/%s:%s/proxy%s answered %s: %s" % (
             namespace, name, port, entry["exporter"]["path"], status, text[:200])
         return out
+    not_utf8 = "\ufffd" in text
     try:
         parsed = promtext.parse(text)
     except promtext.ExpositionError as err:
-        out["error"] = "malformed metrics exposition: %s" % err
-        out["raw_excerpt"] = text[:400]
+        out["error"] = "malformed metrics exposition%s: %s" % (
+            " (the body is not UTF-8 text, which the Prometheus text format requires)" if not_utf8 else "",
+            _clip(str(err), 300))
+        out["raw_excerpt"] = _clip(text, 400)
         return out
     out["analysis"] = analyze_scrape(entry, parsed)
-    out["raw_excerpt"] = "\n".join(text.splitlines()[:12])
+    out["raw_excerpt"] = _clip("\n".join(text.splitlines()[:12]), 2000)
     return out
+
+
+def _clip(text, limit):
+    return text if len(text) <= limit else text[:limit] + "... (%d characters cut)" % (len(text) - limit)
 
 
 def _expected_counts(nodes, slices, driver):
@@ -255,6 +270,11 @@ def probe(cluster, opts, facts, deadline):
     with cl.ProbeNamespace(cluster, REQUIREMENT_ID, deadline, sleep=opts.wait_sleep,
                            cleanup_timeout=opts.wait_timeout) as ns:
         outcome["namespace"], outcome["swept"] = ns.name, ns.swept
+        if ns.swept:
+            # an interrupted earlier run's load was still running when the baseline was scraped: scrape again
+            fresh = scrape(cluster, entry, exporter["namespace"], exporter["pod"], exporter["port"])
+            if fresh["analysis"]:
+                exporter = dict(exporter, analysis=fresh["analysis"])
         if mechanism == "dra":
             version = facts["dra"]["version"]
             cluster.create("%s/%s" % (dra_mod.GROUP, version), "resourceclaimtemplates", dra_mod.claim_template(
@@ -334,6 +354,12 @@ def judge(facts, probe_out=None, passive_reason=""):
     serving = [n for n, v in facts["nodes"].items() if (v["scrape"] or {}).get("analysis")]
     if not serving:
         res.set(NOT_IMPLEMENTED, "no accelerator node serves a Prometheus-format metrics endpoint")
+        res.note("Problems per node: %s." % "; ".join(problems))
+        return res.to_dict()
+    if not any(((facts["nodes"][n]["scrape"]["analysis"].get("kinds") or {}).get(kind) or {}).get("by_uuid")
+               for n in serving for kind in acc.CORE_METRICS):
+        # an endpoint that answers but exports no per-accelerator utilisation or memory is no implementation
+        res.set(NOT_IMPLEMENTED, "no accelerator node serves any per-accelerator utilisation or memory metric")
         res.note("Problems per node: %s." % "; ".join(problems))
         return res.to_dict()
     if problems or not good:

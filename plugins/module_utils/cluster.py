@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import copy
 import datetime
+import hashlib
 import json
 import os
 import random
+import select
 import signal
+import socket
+import stat
 import string
 import threading
 import time
@@ -61,6 +65,10 @@ MANAGED_BY_VALUE = "k8s-ai-conformance"
 CHECK_LABEL = "k8s-ai-conformance/check"
 STARTED_ANNOTATION = "k8s-ai-conformance/started-at"
 DEADLINE_ANNOTATION = "k8s-ai-conformance/deadline"
+# Which process created a probe namespace: "<machine>/<pid>/<process start>", the machine as a hash of
+# host name and boot id (no host name is written to the cluster). A later run on the same machine whose
+# creator process is gone sweeps the namespace at once instead of waiting for its deadline.
+OWNER_ANNOTATION = "k8s-ai-conformance/owner"
 # A namespace is a leftover only once its run's deadline is this far in the past: the run itself stops
 # waiting at its deadline and then needs a moment to clean up.
 LEFTOVER_GRACE_SECONDS = 120
@@ -115,6 +123,10 @@ class ApiRequestError(ClusterError):
         super(ApiRequestError, self).__init__(message)
         self.status = status
         self.reason = reason
+
+
+class ResponseTooLarge(ClusterError):
+    """The answer was longer than the caller's limit (it was not read past the limit)."""
 
 
 class WaitTimeout(ClusterError):
@@ -326,6 +338,58 @@ class Discovery(object):
             raise MissingApiError("the API server does not serve %s in %s: %s" % (resource, api_version, fix))
 
 
+# --------------------------------------------------------------------------------------------- kubeconfig
+def check_kubeconfig(path, context=None):
+    """Raise ConnectionConfigError naming the fix when the kubeconfig file cannot be what the client
+    needs: unreadable, not UTF-8, not YAML, not a mapping, or without the requested context. Messages
+    never quote the file's content (it holds credentials), only line numbers and context names."""
+    fix = "point the kubeconfig option (or K8S_AUTH_KUBECONFIG) at a valid kubeconfig file (kubectl config view " \
+          "--raw > FILE writes one)"
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as err:
+        raise ConnectionConfigError("the kubeconfig file cannot be read (%s): %s" % (err.strerror or err, fix))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConnectionConfigError("the kubeconfig file is not UTF-8 text (byte %d): %s" % (err.start, fix))
+    try:
+        import yaml
+        doc = yaml.safe_load(text)
+    except ImportError:
+        return None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark is not None else ""
+        if mark is None and getattr(err, "position", None) is not None:
+            where = " at character %d" % (err.position + 1)
+        problem = getattr(err, "problem", None) or getattr(err, "reason", None) or "parse error"
+        raise ConnectionConfigError("the kubeconfig file is not valid YAML (%s%s): %s" % (problem, where, fix))
+    if not isinstance(doc, dict) or not any(key in doc for key in ("clusters", "contexts", "users")):
+        raise ConnectionConfigError("the kubeconfig file is not a kubeconfig (expected a mapping with clusters, "
+                                    "users and contexts): %s" % fix)
+    contexts = [c.get("name") for c in doc.get("contexts") or [] if isinstance(c, dict)]
+    wanted = context or doc.get("current-context")
+    if context and context not in contexts:
+        known = ", ".join(map(str, contexts)) or "none"
+        raise ConnectionConfigError("context %s is not in the kubeconfig (its contexts: %s): set the context option "
+                                    "(or K8S_AUTH_CONTEXT) to one of them" % (context, known))
+    if not wanted and not contexts:
+        raise ConnectionConfigError("the kubeconfig has no contexts and no current-context: %s" % fix)
+    return kubeconfig_server(doc, wanted)
+
+
+def kubeconfig_server(doc, context):
+    """The server URL of `context` in a parsed kubeconfig (for messages), or None."""
+    try:
+        ctx = [c for c in doc.get("contexts") or [] if c.get("name") == context][0]["context"]
+        cluster = [c for c in doc.get("clusters") or [] if c.get("name") == ctx.get("cluster")][0]["cluster"]
+        return str(cluster.get("server")) or None
+    except (IndexError, KeyError, TypeError, AttributeError):
+        return None
+
+
 # --------------------------------------------------------------------------------------------- the client
 class Cluster(object):
     """One connection to one cluster for one module run."""
@@ -336,6 +400,9 @@ class Cluster(object):
         self.request_timeout = request_timeout
         self._discovery = None
         self._version = None
+        self.retry = RetryPolicy()
+        self.retries = 0                 # transient failures retried in this run
+        self.owned_namespaces = set()    # probe namespaces this run created: writes into them are safe to retry
 
     @classmethod
     def connect(cls, params, request_timeout=DEFAULT_REQUEST_TIMEOUT):
@@ -347,10 +414,13 @@ class Cluster(object):
             raise ConnectionConfigError("kubeconfig file %s does not exist: set the kubeconfig option (or "
                                         "K8S_AUTH_KUBECONFIG) to the path of a readable kubeconfig file (Ansible "
                                         "masks the path: kubernetes.core marks the option no_log)" % kubeconfig)
+        server = None
+        if isinstance(kubeconfig, str):
+            server = check_kubeconfig(os.path.expanduser(kubeconfig), auth.get("context"))
         try:
             client = get_api_client(**auth)
         except (ApiException, Urllib3HTTPError) as err:
-            host = _host_from_error(err) or params.get("host") or "the API server"
+            host = _host_from_error(err) or params.get("host") or server or "the API server"
             raise _map_transport_error(err, host, "GET", "/version")
         except Exception as err:  # kubernetes.core wraps config errors; yaml and io errors arrive raw
             raise ConnectionConfigError("cannot use the Kubernetes connection settings: %s. Check kubeconfig and "
@@ -359,22 +429,43 @@ class Cluster(object):
 
     # ----------------------------------------------------------------------------------- raw requests
     def request(self, method, path, query=None, body=None, headers=None, content_type=None, context=None,
-                timeout=None):
+                timeout=None, retry=True, max_bytes=None):
         """Send one request; return (status, body text). API errors become ClusterError subclasses.
 
         `context` = {"verb", "api_version", "resource", "subresource", "namespace", "name"} makes
         403/404 messages precise (which RBAC rule is missing, which API is not served).
+        Transient failures are retried with backoff (see retry_decision): 429 always, 502/503/504 and
+        dropped connections for idempotent methods and for writes the caller marks `retry="safe"`.
+        With `max_bytes`, at most that many bytes of the body are read; a longer one raises ResponseTooLarge.
         """
         params = {"query_params": list(query or []), "header_params": dict(headers or {}),
                   "serialize": False, "_request_timeout": timeout or self.request_timeout}
         if content_type:
             params["content_type"] = content_type
-        try:
-            response = self._client.request(method, path, body=body, **params)
-        except (ApiException, Urllib3HTTPError) as err:
-            raise _map_transport_error(err, self.host, method, path, context)
-        data = response.data
-        return response.status, data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
+        if max_bytes:
+            params["_preload_content"] = False
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._client.request(method, path, body=body, **params)
+            except (ApiException, Urllib3HTTPError) as err:
+                delay = retry_decision(err, method, attempt, retry, time.monotonic() - started, self.retry)
+                if delay is None:
+                    mapped = _map_transport_error(err, self.host, method, path, context)
+                    if attempt > 1:
+                        spent = time.monotonic() - started
+                        mapped.args = ("%s (after %d attempts over %.1fs)" % (mapped, attempt, spent),)
+                    raise mapped
+                self.retries += 1
+                time.sleep(delay)
+                continue
+            if max_bytes:
+                data = _read_limited(response, max_bytes, "%s %s%s" % (method, self.host, path))
+            else:
+                data = response.data
+            return response.status, data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
 
     def get_json(self, path, query=None, headers=None, context=None):
         _status, text = self.request("GET", path, query=query, headers=headers, context=context)
@@ -466,7 +557,7 @@ class Cluster(object):
             raise
         return text
 
-    def proxy_get(self, kind, namespace, name, port, path, scheme=None, timeout=None):
+    def proxy_get(self, kind, namespace, name, port, path, scheme=None, timeout=None, max_bytes=None):
         """GET through the API server's pods/proxy or services/proxy (no port-forward needed).
 
         Returns (HTTP status, text). The target's own error statuses are returned, not raised; API-level
@@ -477,7 +568,8 @@ class Cluster(object):
         url = "/api/v1/namespaces/%s/%s/%s/proxy/%s" % (namespace, resource, target, path.lstrip("/"))
         ctx = _ctx("get", "v1", resource, namespace, name, "proxy")
         try:
-            return self.request("GET", url, headers={"Accept": "text/plain, */*"}, context=ctx, timeout=timeout)
+            return self.request("GET", url, headers={"Accept": "text/plain, */*"}, context=ctx, timeout=timeout,
+                                retry="proxy", max_bytes=max_bytes)
         except ApiRequestError as err:
             return err.status or 0, str(err)
         except NotFoundError as err:
@@ -485,9 +577,24 @@ class Cluster(object):
 
     # ----------------------------------------------------------------------------------- writes
     def create(self, api_version, resource, body, namespace=None):
-        ctx = _ctx("create", api_version, resource, namespace, (body.get("metadata") or {}).get("name"))
-        _status, text = self.request("POST", collection_path(api_version, resource, namespace),
-                                     body=body, context=ctx)
+        """Create an object. Inside a probe namespace this run created (and for that namespace itself) a
+        retried create is safe: nobody else writes there, so 409 AlreadyExists after a retry means the
+        earlier attempt landed, and the object is read back."""
+        meta = body.get("metadata") or {}
+        ctx = _ctx("create", api_version, resource, namespace, meta.get("name"))
+        owned = meta.get("name") and (namespace in self.owned_namespaces or
+                                      (resource == "namespaces" and meta.get("name") in self.owned_namespaces))
+        before = self.retries
+        try:
+            _status, text = self.request("POST", collection_path(api_version, resource, namespace),
+                                         body=body, context=ctx, retry="safe" if owned else True)
+        except ConflictError:
+            if not owned or self.retries == before:
+                raise
+            found = self.get(api_version, resource, meta["name"], namespace)
+            if found is None:
+                raise
+            return found
         return json.loads(text) if text else {}
 
     def delete(self, api_version, resource, name, namespace=None, propagation="Background", grace_period=None):
@@ -500,6 +607,10 @@ class Cluster(object):
             self.request("DELETE", object_path(api_version, resource, name, namespace), body=body, context=ctx)
         except NotFoundError:
             return False
+        except ConflictError:
+            if resource != "namespaces":
+                raise
+            return True   # already terminating (a retried DELETE of a namespace answers 409 while it finalizes)
         return True
 
     # ----------------------------------------------------------------------------------- waits
@@ -508,6 +619,20 @@ class Cluster(object):
         """Poll one object (None while absent) until `predicate(obj)` holds."""
         return wait_until(describe, lambda: self.get(api_version, resource, name, namespace), predicate,
                           timeout, sleep, deadline, summarize)
+
+
+def _read_limited(response, max_bytes, what):
+    """Read at most `max_bytes` of a streamed response; raise ResponseTooLarge beyond that."""
+    try:
+        data = response.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ResponseTooLarge("%s answered more than %d MiB; only that much is read (a metrics endpoint "
+                                   "that large is itself a problem: check what it exports)"
+                                   % (what, max_bytes // (1024 * 1024)))
+        return data
+    finally:
+        response.close()
+        response.release_conn()
 
 
 def _ctx(verb, api_version, resource, namespace=None, name=None, subresource=None):
@@ -575,8 +700,79 @@ def _map_transport_error(err, host, method, path, context=None):
         return NotFoundError("%s: %s" % (_describe(context) or url, message or "not found"))
     if status == 409:
         return ConflictError("%s: %s" % (_describe(context) or url, message))
-    return ApiRequestError("the Kubernetes API at %s answered %s %s with %s %s: %s"
-                           % (host, method, path, status, reason, message), status=status, reason=reason)
+    hint = ""
+    if "failed calling webhook" in (message or ""):
+        hint = (". An admission webhook did not answer: check its Service and pods (kubectl get "
+                "validatingwebhookconfigurations,mutatingwebhookconfigurations), or exempt namespaces labelled "
+                "%s=%s from it with a namespaceSelector" % (MANAGED_BY_LABEL, MANAGED_BY_VALUE))
+    elif status == 429 or (status or 0) >= 500:
+        hint = (". The API server is overloaded or failing; retries with backoff did not get through. Check the "
+                "control plane's health (kubectl get --raw /readyz?verbose) and run the check again")
+    return ApiRequestError("the Kubernetes API at %s answered %s %s with %s %s: %s%s"
+                           % (host, method, path, status, reason, message, hint), status=status, reason=reason)
+
+
+# --------------------------------------------------------------------------------------------- retries
+IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+RETRY_STATUSES = (502, 503, 504)
+
+
+class RetryPolicy(object):
+    """Bounds for retrying transient failures: like client-go, up to 10 attempts for an answer with
+    Retry-After; exponential backoff from `base` doubling to `cap` seconds; never longer than `budget`
+    seconds in all for one request (an outage longer than that fails with UnreachableError)."""
+
+    def __init__(self, attempts=10, base=0.1, cap=4.0, retry_after_cap=10.0, budget=45.0, rng=None):
+        self.attempts = attempts
+        self.base = base
+        self.cap = cap
+        self.retry_after_cap = retry_after_cap
+        self.budget = budget
+        self.rng = rng or random.Random()
+
+    def backoff(self, attempt):
+        """Seconds before attempt `attempt + 1`: base * 2^(attempt-1), capped, with up to 50 % jitter."""
+        delay = min(self.cap, self.base * (2 ** (attempt - 1)))
+        return delay * (0.5 + self.rng.random() / 2)
+
+
+def retry_after_seconds(err):
+    """The Retry-After header of an API error in seconds (None when absent or not a number)."""
+    headers = getattr(err, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def retry_decision(err, method, attempt, retry, elapsed, policy):
+    """Pure: seconds to wait before retrying after `err`, or None to give up.
+
+    `retry`: False never retries. Otherwise, as client-go does, an answer the server marks retryable
+    (429, or a 5xx with Retry-After: it was refused unprocessed) is retried on any method, waiting what
+    Retry-After asks (capped); with `retry` True, 502/503/504 without Retry-After and dropped
+    connections are retried on idempotent methods too, and with "safe" (a write the caller knows is
+    safe to repeat) also on POST; "proxy" (a proxied target's own 5xx is its answer) only takes the
+    first rule. TLS failures, other 4xx and plain 500s (often a webhook's or the server's real answer)
+    are never retried.
+    """
+    if not retry or attempt >= policy.attempts or elapsed >= policy.budget:
+        return None
+    left = max(0.0, policy.budget - elapsed)
+    repeatable = (method.upper() in IDEMPOTENT_METHODS or retry == "safe") and retry != "proxy"
+    if isinstance(err, ApiException):
+        status = getattr(err, "status", None) or 0
+        after = retry_after_seconds(err)
+        if status == 429 or (after is not None and 500 <= status <= 599):
+            wait = policy.backoff(attempt) if after is None else min(after, policy.retry_after_cap)
+            return min(max(wait, policy.base / 2), left)
+        if status in RETRY_STATUSES and repeatable:
+            return min(policy.backoff(attempt), left)
+        return None
+    if isinstance(err, Urllib3SSLError) or "CERTIFICATE_VERIFY" in str(err) or not repeatable:
+        return None
+    return min(policy.backoff(attempt), left)
 
 
 # --------------------------------------------------------------------------------------------- probe namespace
@@ -587,17 +783,57 @@ def probe_namespace_name(check_id, rng=None):
     return "aic-%s-%s" % (check_id.replace("_", "-")[:48], suffix)
 
 
-def is_leftover(namespace, now):
-    """Pure: is this labelled namespace an earlier run's leftover? Only when its deadline annotation
-    says the run is over (plus a grace period). Live runs, and namespaces without a readable deadline,
-    are never leftovers; nor are those already being deleted."""
+def machine_id():
+    """A stable, anonymous id of this machine and boot (None when /proc is not there)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot = handle.read().strip()
+    except OSError:
+        return None
+    return hashlib.sha256(("%s/%s" % (socket.gethostname(), boot)).encode()).hexdigest()[:16]
+
+
+def process_start(pid):
+    """The start time of process `pid` in clock ticks since boot, or None when there is no such process."""
+    try:
+        with open("/proc/%d/stat" % int(pid), encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def owner_id(pid=None):
+    """This process as OWNER_ANNOTATION records it ("" when it cannot be identified)."""
+    pid = os.getpid() if pid is None else pid
+    machine, start = machine_id(), process_start(pid)
+    return "%s/%d/%s" % (machine, pid, start) if machine and start else ""
+
+
+def owner_gone(owner):
+    """True only when `owner` names a process of this machine and boot that no longer runs (the pid is
+    free or now belongs to a process started at another time). Unknown or foreign owners: False."""
+    parts = str(owner or "").split("/")
+    if len(parts) != 3 or not parts[1].isdigit() or parts[0] != machine_id():
+        return False
+    return process_start(int(parts[1])) != parts[2]
+
+
+def is_leftover(namespace, now, gone=owner_gone):
+    """Is this labelled namespace an earlier run's leftover? When its deadline annotation says the run
+    is over (plus a grace period), or at once when `gone(owner annotation)` says the process that created
+    it no longer runs (an interrupted or killed run on this machine). Live runs, and namespaces without a
+    readable deadline, are never leftovers; nor are those already being deleted."""
     meta = namespace.get("metadata") or {}
     if (meta.get("labels") or {}).get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
         return False
     if meta.get("deletionTimestamp"):
         return False
-    deadline = parse_rfc3339((meta.get("annotations") or {}).get(DEADLINE_ANNOTATION))
-    return deadline is not None and deadline + LEFTOVER_GRACE_SECONDS < now
+    annotations = meta.get("annotations") or {}
+    deadline = parse_rfc3339(annotations.get(DEADLINE_ANNOTATION))
+    if deadline is None:
+        return False
+    return deadline + LEFTOVER_GRACE_SECONDS < now or bool(gone and annotations.get(OWNER_ANNOTATION)
+                                                           and gone(annotations[OWNER_ANNOTATION]))
 
 
 def sweep_leftovers(cluster, now=None):
@@ -610,6 +846,29 @@ def sweep_leftovers(cluster, now=None):
             if cluster.delete("v1", "namespaces", namespace["metadata"]["name"]):
                 swept.append(namespace["metadata"]["name"])
     return swept
+
+
+class shielded(object):
+    """While an interrupted probe deletes its namespace, further SIGTERM/SIGINT (a second signal from
+    Ansible's worker, the output watch, an impatient Ctrl-C) are recorded in `pending` and otherwise
+    ignored, so the DELETE is sent (the run is already unwinding from the first signal). Only in the main
+    thread, and only when `active`; the DELETE retries for at most 15 s."""
+
+    def __init__(self, active=True):
+        self.active = active and threading.current_thread() is threading.main_thread()
+        self.saved = {}
+        self.pending = []
+
+    def __enter__(self):
+        if self.active:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self.saved[signum] = signal.signal(signum, lambda num, frame: self.pending.append(num))
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+        return False
 
 
 class ProbeNamespace(object):
@@ -633,6 +892,7 @@ class ProbeNamespace(object):
         self.created = False
         self.cleanup_note = ""
         self._old_sigterm = None
+        self._stop_watch = None
 
     def manifest(self):
         return {
@@ -641,33 +901,94 @@ class ProbeNamespace(object):
                 "name": self.name,
                 "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, CHECK_LABEL: self.check_id.replace("_", "-")},
                 "annotations": {STARTED_ANNOTATION: rfc3339(self.deadline.wall_started),
-                                DEADLINE_ANNOTATION: rfc3339(self.deadline.wall_deadline)},
+                                DEADLINE_ANNOTATION: rfc3339(self.deadline.wall_deadline),
+                                OWNER_ANNOTATION: owner_id()},
             },
         }
 
     def __enter__(self):
         if self.sweep:
             self.swept = sweep_leftovers(self.cluster)
+            self._await_swept()
+        self.require_cleanup_rights()
         self._trap_sigterm()
+        self.cluster.owned_namespaces.add(self.name)
         try:
             self.cluster.create("v1", "namespaces", self.manifest())
             self.created = True
-        except BaseException:
+        except BaseException as err:
+            if not isinstance(err, ClusterError):   # interrupted while creating: it may exist now
+                self.created = True
+                with shielded(True):
+                    self._delete(wait=False)
+                self.describe_cleanup(err)
             self._restore_sigterm()
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        interrupted = exc is not None and not isinstance(exc, Exception)
         try:
             if self.created:
-                self._delete()
+                with shielded(interrupted):
+                    self._delete(wait=not interrupted)
+                self.describe_cleanup(exc)
         finally:
             self._restore_sigterm()
         return False
 
-    def _delete(self):
+    def require_cleanup_rights(self):
+        """Never create what cannot be cleaned up: ask the API server (SelfSubjectAccessReview) whether
+        this user may delete and get namespaces, and raise ForbiddenError naming the rule if not. When the
+        review itself is not allowed, the answer is unknown and the probe goes ahead."""
+        for verb in ("delete", "get"):
+            review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                      "spec": {"resourceAttributes": {"verb": verb, "resource": "namespaces", "name": self.name}}}
+            try:
+                answer = self.cluster.create("authorization.k8s.io/v1", "selfsubjectaccessreviews", review)
+            except (ForbiddenError, MissingApiError, NotFoundError):
+                return
+            if not (answer.get("status") or {}).get("allowed"):
+                rule = missing_rule("v1", "namespaces", verb)
+                raise ForbiddenError("the user may not %s namespaces, so the probe namespace could not be cleaned up; "
+                                     "nothing was created. The user lacks the RBAC rule %s; bind the ClusterRole "
+                                     "from %s (files/rbac/) that matches the mode you run, or grant that rule"
+                                     % (verb, json.dumps(rule, sort_keys=True), RBAC_DOC), rule=rule)
+
+    def _await_swept(self):
+        """Leftover probes may still run (a killed run's load pod holds its accelerator): wait, bounded,
+        until the swept namespaces are gone so they cannot skew this run's measurements."""
+        if not self.swept:
+            return
+        names = list(self.swept)
+        try:
+            wait_until("leftover probe namespaces %s to be deleted" % ", ".join(names),
+                       lambda: [n for n in names if self.cluster.get("v1", "namespaces", n) is not None],
+                       lambda remaining: not remaining, self.deadline.bound(min(60, self.cleanup_timeout)), self.sleep)
+        except WaitTimeout as err:
+            self.cleanup_note = "leftovers of an earlier run were still terminating when probes started: %s" % err
+
+    def describe_cleanup(self, exc):
+        """Tell an interruption what happened to the probe namespace (run_check reports it)."""
+        if exc is not None and not isinstance(exc, Exception):
+            exc.cleanup = self.cleanup_note or ("the probe namespace %s was deleted (the cluster removes what was in "
+                                                "it)" % self.name)
+
+    def _delete(self, wait=True):
+        saved = self.cluster.retry
+        # cleanup must not hang on an API that is gone: each request retries for at most 15 s
+        self.cluster.retry = RetryPolicy(saved.attempts, saved.base, saved.cap, saved.retry_after_cap,
+                                         min(saved.budget, 15.0), saved.rng)
+        try:
+            self._delete_namespace(wait)
+        finally:
+            self.cluster.retry = saved
+
+    def _delete_namespace(self, wait):
         try:
             self.cluster.delete("v1", "namespaces", self.name)
+            if not wait:    # interrupted: the API server finishes the deletion; exit now
+                return
             wait_until("namespace %s to be deleted" % self.name,
                        lambda: self.cluster.get("v1", "namespaces", self.name), lambda ns: ns is None,
                        self.cleanup_timeout, self.sleep)
@@ -682,12 +1003,45 @@ class ProbeNamespace(object):
     def _trap_sigterm(self):
         if threading.current_thread() is not threading.main_thread():
             return
+        orphaned = threading.Event()
 
         def _raise(signum, frame):
+            if orphaned.is_set():
+                raise ProbeInterrupted("the Ansible task that ran this module went away during a probe (task timeout "
+                                       "or an interrupted controller)")
             raise ProbeInterrupted("terminated by signal %d during a probe" % signum)
         self._old_sigterm = signal.signal(signal.SIGTERM, _raise)
+        self._stop_watch = watch_output_reader(orphaned)
 
     def _restore_sigterm(self):
+        if self._stop_watch is not None:
+            self._stop_watch.set()
+            self._stop_watch = None
         if self._old_sigterm is not None:
             signal.signal(signal.SIGTERM, self._old_sigterm)
             self._old_sigterm = None
+
+
+def watch_output_reader(orphaned, fd=1, interval_ms=500):
+    """When our stdout is a pipe (how Ansible runs modules), watch it in a daemon thread: once nobody reads
+    it any more (Ansible's task timeout abandons the module; a killed worker), set `orphaned` and send
+    ourselves SIGTERM so the probe stops and cleans up now instead of running to its end unseen.
+    Returns an Event that stops the watch, or None when stdout is not a pipe."""
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return None
+        poller = select.poll()
+        poller.register(fd, 0)       # a pipe's write end reports POLLERR once no reader is left
+    except (OSError, ValueError, AttributeError):
+        return None
+    stop = threading.Event()
+
+    def run():
+        while not stop.is_set():
+            if any(events & (select.POLLERR | select.POLLHUP) for dummy, events in poller.poll(interval_ms)):
+                if not stop.is_set():
+                    orphaned.set()
+                    os.kill(os.getpid(), signal.SIGTERM)
+                return
+    threading.Thread(target=run, name="k8s-ai-conformance-output-watch", daemon=True).start()
+    return stop

@@ -293,6 +293,14 @@ def probe(cluster, opts, facts, deadline):
     return outcome
 
 
+def _summarize_probes(state):
+    """Where the job's pod and the matching CEL pod are stuck (for the timeout message)."""
+    parts = ["job pod: %s" % pr.summarize_pod(state.get("job_pod"))]
+    if state.get("match") is not None:
+        parts.append("aic-cel-match: %s" % pr.summarize_pod(state["match"]))
+    return "; ".join(parts)
+
+
 def _watch(cluster, opts, namespace, api_version, plan, window, deadline, impossible):
     """Poll the probe objects until the job and the matching pod are done and the unschedulable window
     has passed (or time runs out), recording allocations and binding as they happen."""
@@ -335,7 +343,7 @@ def _watch(cluster, opts, namespace, api_version, plan, window, deadline, imposs
     timed_out = ""
     try:
         cl.wait_until("the DRA probes (job, matching and impossible CEL claims)", fetch, finished, budget,
-                      opts.wait_sleep)
+                      opts.wait_sleep, summarize=_summarize_probes)
     except cl.WaitTimeout as err:
         timed_out = str(err)
     elapsed = round(time.monotonic() - started, 1)

@@ -56,8 +56,10 @@ def run_check(requirement_id, run, params, check_mode):
         return result_mod.combine_vendors(requirement_id, per_vendor, mode=per_vendor[0][1]["mode"]), None
     except cl.ClusterError as err:
         return None, "%s: %s" % (requirement_id, err)
-    except cl.ProbeInterrupted as err:
-        return None, "%s: %s; the probe namespace was deleted" % (requirement_id, err)
+    except (cl.ProbeInterrupted, KeyboardInterrupt) as err:
+        what = str(err) or "interrupted (SIGINT)"
+        cleanup = getattr(err, "cleanup", None) or "no probe objects had been created"
+        return None, "%s: %s; %s. Run the check again to get a verdict" % (requirement_id, what, cleanup)
 
 
 def present_vendors(cluster):

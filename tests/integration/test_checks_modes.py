@@ -114,6 +114,7 @@ def test_bad_token_is_a_clear_401(sim, tmp_path):
     out = run_module("accelerator_metrics", {"kubeconfig": path})
     assert out["failed"]
     assert "rejected the credentials (401 Unauthorized)" in out["msg"] and "refresh the kubeconfig" in out["msg"]
+    assert "the Kubernetes API at %s rejected" % sim.url in out["msg"]      # the server, from the kubeconfig
 
 
 @pytest.mark.parametrize("module", MODULES)

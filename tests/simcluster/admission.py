@@ -171,6 +171,9 @@ class Admission(object):
         path = service.get("path") or "/"
         timeout = hook.get("timeoutSeconds", 10)
         where = '%s?timeout=%ds' % (service_url(namespace, name, port, path), timeout)
+        hung = self.sim.faults.webhook_timeout(hook) if getattr(self.sim, "faults", None) else None
+        if hung:
+            raise CallError('failed to call webhook: Post "%s": %s' % (where, hung))
         try:
             pod, target_port = resolve_service(self.store, namespace, name, port)
         except RouteError as exc:

@@ -1069,6 +1069,10 @@ class Runtime(object):
     def http(self, pod, port, method, path, query, headers, body, client_ip=""):
         """Serve a request to `pod` on `port` (number or container port name):
         (status, headers, body bytes). 503 when nothing listens there."""
+        faults = getattr(self.sim, "faults", None)
+        canned = faults.http_answer(pod, path) if faults is not None else None
+        if canned is not None:   # a fault (simcluster/faults.py): the app answers garbage
+            return canned
         port_num = _container_port(pod, port)
         handler = self._listener(pod, port_num) if port_num is not None else None
         if handler is None:

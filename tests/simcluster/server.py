@@ -27,6 +27,7 @@ from . import discovery, openapi, patch as patching, protobuf, subresources, tab
 from .admission import Admission
 from .aggregator import Aggregator
 from .errors import ApiError
+from .faults import Faults
 from .scenario import load_all
 from .rbac import Authenticator, Authorizer, review_attributes, review_user
 from .selectors import parse_field_selector, parse_label_selector
@@ -205,6 +206,9 @@ class ApiServer(object):
         self.admission = Admission(sim)
         self.aggregator = Aggregator(sim)
         self.fields = patching.FieldManager(sim.clock)
+        if getattr(sim, "faults", None) is None:   # fault injection (faults.py): off unless settings.faults
+            sim.faults = Faults(sim, sim.settings.get("faults"))
+        self.faults = sim.faults
         self.stopping = threading.Event()
         self._cache = {}
         self.httpd = _TLSServer((host, port), _Handler, self, ssl_context)
@@ -252,6 +256,8 @@ class ApiServer(object):
             req.read_body()  # always consumed, so an early error cannot leave bytes on a kept-alive connection
         split = urlsplit(req.path)
         path = unquote(split.path) or "/"
+        if self.faults.before_request(req, path):
+            return
         query = parse_qs(split.query, keep_blank_values=True)
         if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             req.send_body(200, b"ok", "text/plain; charset=utf-8")
@@ -491,6 +497,9 @@ class ApiServer(object):
         timeout = float(ctx.q("timeoutSeconds") or settings["watchTimeoutSeconds"])
         timeout = min(timeout, float(settings["watchTimeoutSeconds"]))
         deadline = time.monotonic() + timeout
+        cut_at = self.faults.watch_cut_at()
+        if cut_at is not None:
+            deadline = min(deadline, cut_at)
         label, field = self._selectors(ctx)
         if ctx.name:
             name_pred = parse_field_selector("metadata.name=" + ctx.name)
@@ -509,6 +518,10 @@ class ApiServer(object):
             else:
                 cur = _parse_rv(rv_param)
             self._stream_events(req, ctx, cur, label, field, deadline, bookmarks)
+            if cut_at is not None and time.monotonic() >= cut_at:   # a dropped watch: no final chunk
+                req.close_connection = True
+                req.connection.shutdown(socket.SHUT_RDWR)
+                return
             req.end_chunked()
         except ApiError as exc:
             req.write_chunk(dumps({"type": "ERROR", "object": exc.status()}) + b"\n")

@@ -240,6 +240,11 @@ class Kubelet(Controller):
                 if cont.next_start is not None and now < cont.next_start:
                     wakes.append(cont.next_start)
                     return
+                blocked = self._blocked(pod)
+                if blocked:   # a fault (simcluster/faults.py): the image never arrives
+                    cont.waiting, cont.next_start = blocked, now + BACKOFF_START
+                    wakes.append(cont.next_start)
+                    return
                 if self._unpullable(cont.spec.get("image") or ""):
                     self._pull_failed(pod, node, cont, now)
                     wakes.append(cont.next_start)
@@ -256,6 +261,10 @@ class Kubelet(Controller):
                 cont.done = True
                 return
             self._schedule_restart(pod, node, cont, run, now)
+
+    def _blocked(self, pod):
+        faults = getattr(self.manager.sim, "faults", None)
+        return faults.blocks_start(pod) if faults is not None else None
 
     def _schedule_restart(self, pod, node, cont, run, now):
         """The first restart is immediate, later ones wait 10 s doubling to 5 min (CrashLoopBackOff);
