@@ -80,6 +80,7 @@ class SimCluster(object):
         clock_speed = speed if speed is not None else (self.scenario.get("clock") or {}).get("speed", 1)
         self.clock = Clock(float(clock_speed))
         self.store = Store(self.clock, history_limit=int(self.settings["api"]["historyLimit"]))
+        self.stop_hooks = []          # called by stop(): apps stop the real processes they started
         self.version = version_info(str(self.scenario.get("kubernetesVersion", DEFAULT_VERSION)))
         self.minor = int(self.version["minor"])
         self.users = list(self.scenario["users"])
@@ -229,6 +230,8 @@ class SimCluster(object):
         """Stop controllers and the server; open watches and log streams end promptly."""
         if self._run_controllers:
             self.controllers.stop()
+        for hook in list(self.stop_hooks):   # processes the apps started (the real Prometheus servers)
+            hook()
         if self.server is not None:
             self.server.stop()
             self.server = None
