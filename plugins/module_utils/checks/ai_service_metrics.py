@@ -129,18 +129,7 @@ def observe(cluster, opts):
         if group in groups:
             facts["alternatives"].append(label)
     if facts["operator"]:
-        probe_namespaces = {ns["metadata"]["name"] for ns in cluster.list(
-            "v1", "namespaces", label_selector="%s=%s" % (cl.MANAGED_BY_LABEL, cl.MANAGED_BY_VALUE))}
-        for prom in cluster.list(MONITORING_V1, "prometheuses"):
-            meta = prom["metadata"]
-            pods = cluster.list("v1", "pods", namespace=meta["namespace"],
-                                label_selector="operator.prometheus.io/name=%s" % meta["name"])
-            ready = [p["metadata"]["name"] for p in pods if _pod_ready(p)]
-            facts["prometheuses"].append({
-                "namespace": meta["namespace"], "name": meta["name"], "spec": _selector_spec(prom.get("spec") or {}),
-                "ready_pods": sorted(ready), "probe_owned": meta["namespace"] in probe_namespaces,
-                "port": _web_port(pods),
-            })
+        facts["prometheuses"] = list_prometheuses(cluster)
         facts["servicemonitors"] = len(cluster.list(MONITORING_V1, "servicemonitors"))
         if disc.has(MONITORING_V1, "podmonitors"):
             facts["podmonitors"] = len(cluster.list(MONITORING_V1, "podmonitors"))
@@ -149,6 +138,22 @@ def observe(cluster, opts):
         if annotations.get("prometheus.io/scrape") == "true":
             facts["annotated"].append("%s/%s" % (svc["metadata"]["namespace"], svc["metadata"]["name"]))
     return facts
+
+
+def list_prometheuses(cluster):
+    """Every Prometheus Operator `Prometheus`: selectors, ready pods, web port, and whether it runs in a probe
+    namespace (then it was started by a probe and never counts). The caller checks that the API is served."""
+    probe_namespaces = {ns["metadata"]["name"] for ns in cluster.list(
+        "v1", "namespaces", label_selector="%s=%s" % (cl.MANAGED_BY_LABEL, cl.MANAGED_BY_VALUE))}
+    out = []
+    for prom in cluster.list(MONITORING_V1, "prometheuses"):
+        meta = prom["metadata"]
+        pods = cluster.list("v1", "pods", namespace=meta["namespace"],
+                            label_selector="operator.prometheus.io/name=%s" % meta["name"])
+        out.append({"namespace": meta["namespace"], "name": meta["name"], "spec": _selector_spec(prom.get("spec") or {}),
+                    "ready_pods": sorted(p["metadata"]["name"] for p in pods if _pod_ready(p)),
+                    "probe_owned": meta["namespace"] in probe_namespaces, "port": _web_port(pods)})
+    return out
 
 
 def _selector_spec(spec):
