@@ -45,6 +45,14 @@ def api_get(sim, path):
     return json.loads(out.stdout)
 
 
+def try_get(sim, path, key):
+    """api_get(...)["data"][key], or None while the Prometheus pod is not serving yet (503 from the proxy)."""
+    try:
+        return api_get(sim, path)["data"][key]
+    except subprocess.CalledProcessError:
+        return None
+
+
 def query(sim, promql):
     from urllib.parse import quote  # pylint: disable=import-outside-toplevel
 
@@ -69,13 +77,16 @@ def test_real_prometheus_scrapes_every_dcgm_exporter_pod(clusters):
     exporters = sorted(p["metadata"]["name"] for p in sim.store.list(("", "pods"), namespace="gpu-operator")[0]
                        if p["metadata"]["name"].startswith("nvidia-dcgm-exporter"))
     assert len(exporters) == 2           # one per GPU node of the scenario
-    up = wait_for(lambda: [r for r in query(sim, 'up{job="nvidia-dcgm-exporter"}') if r["value"][1] == "1"])
+    def all_up():
+        found = [r for r in query(sim, 'up{job="nvidia-dcgm-exporter"}') if r["value"][1] == "1"]
+        return found if len(found) == len(exporters) else None
+    up = wait_for(all_up) or query(sim, 'up{job="nvidia-dcgm-exporter"}')
     assert sorted(r["metric"]["pod"] for r in up) == exporters
     # the operator's relabelings: namespace/service/endpoint labels, jobLabel=app
     assert {(r["metric"]["namespace"], r["metric"]["service"], r["metric"]["endpoint"]) for r in up} == {
         ("gpu-operator", "nvidia-dcgm-exporter", "gpu-metrics")}
     # 8 GPUs per node, one GPU_UTIL series each, stored by Prometheus
-    count = wait_for(lambda: query(sim, 'count(DCGM_FI_DEV_GPU_UTIL{job="nvidia-dcgm-exporter"})'))
+    count = query(sim, 'count(DCGM_FI_DEV_GPU_UTIL{job="nvidia-dcgm-exporter"})')
     assert count[0]["value"][1] == "16"
     # the running binary is Debian's 2.42 (the real server, not a stand-in)
     info = api_get(sim, PROM_SVC + "/api/v1/status/buildinfo")
@@ -89,7 +100,7 @@ def test_release_label_trap_leaves_the_exporter_unscraped(clusters):
     sim = clusters("monitor-not-selected")
     # the recording rules carry release=kube-prometheus-stack (as the chart's additionalPrometheusRulesMap
     # labels them) and are loaded: the configuration is in place ...
-    groups = wait_for(lambda: api_get(sim, PROM_SVC + "/api/v1/rules")["data"]["groups"])
+    groups = wait_for(lambda: try_get(sim, PROM_SVC + "/api/v1/rules", "groups"))
     assert [g["name"] for g in groups] == ["k8s-ai-conformance-gpu-pod-metrics"]
     # ... yet the GPU operator's ServiceMonitor (no release label) is not selected: no exporter target, no series
     targets = api_get(sim, PROM_SVC + "/api/v1/targets")["data"]["activeTargets"]
@@ -113,6 +124,27 @@ def test_ai_service_metrics_verdicts(clusters, scenario):
             assert "= 10.0 after 10 requests" in finding(result, "request counter reflects traffic")[0]["detail"]
 
 
+# scenario -> accelerator_metrics (active): the exporters alone decide without a Prometheus; with one, it must store them
+ACCELERATOR_METRICS = {"ai-stack": IMPLEMENTED, "monitor-not-selected": PARTIAL, "no-prometheus": IMPLEMENTED}
+
+
+@pytest.mark.parametrize("scenario", sorted(ACCELERATOR_METRICS))
+def test_accelerator_metrics_needs_the_platform_prometheus_to_store_the_series(clusters, scenario):
+    sim = clusters(scenario)
+    out = run_module("accelerator_metrics", dict(FAST, kubeconfig=sim.kubeconfig, load_seconds=60))
+    assert not out.get("failed"), out.get("msg")
+    result = out["result"]
+    assert result["status"] == ACCELERATOR_METRICS[scenario], result["notes"]
+    stored = finding(result, "platform Prometheus stores the accelerator series")
+    if scenario == "no-prometheus":
+        assert stored == []
+    else:
+        assert stored[0]["passed"] is (scenario == "ai-stack")
+    if scenario == "monitor-not-selected":
+        assert "release=<release>" in result["notes"]
+    assert probe_namespaces(sim) == [] and leftovers(sim) == []
+
+
 def test_check_mode_creates_nothing(clusters):
     sim = clusters("ai-stack")
     before = sim.store.list(("monitoring.coreos.com", "servicemonitors"))[0]
@@ -125,10 +157,38 @@ def test_check_mode_creates_nothing(clusters):
 def test_prometheus_process_stops_with_the_cluster(tmp_path):
     sim = start_sim("monitor-not-selected", tmp_path)
     try:
-        assert wait_for(lambda: api_get(sim, PROM_SVC + "/api/v1/status/buildinfo")["status"] == "success")
+        assert wait_for(lambda: try_get(sim, PROM_SVC + "/api/v1/status/buildinfo", "version"))
         procs = list(sim.prometheus_supervisor.procs)
         assert procs and all(p.poll() is None for p in procs)
     finally:
         sim.stop()
     assert all(p.poll() is not None for p in procs)
     assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and int(pid) in {p.pid for p in procs}]
+
+
+def test_rbac_roles_are_enough(clusters):
+    """files/rbac/: the monitoring roles run ai_service_metrics, the accelerator roles the extended
+    accelerator_metrics, each as a user bound to nothing else, on the cluster with a Prometheus."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl  # pylint: disable=import-outside-toplevel
+
+    sim = clusters("ai-stack")
+    admin = cl.Cluster.connect({"kubeconfig": sim.kubeconfig})
+    cases = [("ai_service_metrics", "monitoring", "passive", PARTIAL), ("ai_service_metrics", "monitoring", "active", IMPLEMENTED),
+             ("accelerator_metrics", "accelerators", "passive", PARTIAL)]
+    for module, family, mode, want in cases:
+        role = "k8s-ai-conformance-%s-%s" % (family, mode)
+        with open(os.path.join(ROOT, "files", "rbac", role + ".yaml"), encoding="utf-8") as handle:
+            admin.create("rbac.authorization.k8s.io/v1", "clusterroles", yaml.safe_load(handle))
+        user = "%s-%s" % (family, mode)
+        sim.add_user(user, user + "-token")
+        admin.create("rbac.authorization.k8s.io/v1", "clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+        out = run_module(module, dict(FAST, kubeconfig=sim.kubeconfig_for(user), mode=mode))
+        assert not out.get("failed"), out.get("msg")
+        assert out["result"]["status"] == want, out["result"]["notes"]
+        if module == "accelerator_metrics":
+            assert finding(out["result"], "platform Prometheus stores the accelerator series")[0]["passed"]
+        assert probe_namespaces(sim) == [] and leftovers(sim) == []
