@@ -20,6 +20,7 @@ import time
 from . import scenario as scenario_mod
 from .accelerators import install as install_accelerators
 from .apiservices import APIServiceAvailability
+from .hpa import HorizontalPodAutoscalerController
 from .apps import register_all as register_apps
 from .builtin import builtin_types
 from .clock import Clock
@@ -104,6 +105,7 @@ class SimCluster(object):
         install_accelerators(self)   # GPUs, device plugin, DRA driver, DCGM exporter (tests/simcluster/accelerators)
         register_apps(self)          # the stack's operators as the roles install them (tests/simcluster/apps)
         self.controllers.add_controller(APIServiceAvailability(self.controllers, self))
+        self.controllers.add_controller(HorizontalPodAutoscalerController(self.controllers, self))
 
     # ------------------------------------------------------------------------------- logging
     def log(self, msg):
