@@ -286,6 +286,9 @@ def judge(facts, probe_out=None, passive_reason=""):
                  "an accelerator metric.")
         if not accel:
             res.note("No accelerator pod metric is listed in custom.metrics.k8s.io right now. " + EXPORTED_POD_NOTE)
+        elif all(name.startswith("DCGM_FI_") for name in accel):
+            res.note("Only raw DCGM series are listed for pods; they are attributed to the exporter's pods unless "
+                     "relabelled. " + EXPORTED_POD_NOTE)
         return res.to_dict()
     out = probe_out or {}
     if out.get("skipped"):
