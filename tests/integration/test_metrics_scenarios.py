@@ -17,10 +17,21 @@ IMPLEMENTED, PARTIAL, NOT_IMPLEMENTED = "Implemented", "Partially Implemented", 
 KUBECTL = os.path.join(ROOT, ".tools", "bin", "kubectl")
 PROM_SVC = "/api/v1/namespaces/monitoring/services/kube-prometheus-stack-prometheus:http-web/proxy"
 
-# scenario -> (ai_service_metrics active, ai_service_metrics passive)
+# scenario -> (ai_service_metrics active, ai_service_metrics passive); docs/scenarios.md has the same table
 EXPECTED = {
     "ai-stack": (IMPLEMENTED, PARTIAL),
     "monitor-not-selected": (IMPLEMENTED, PARTIAL),
+    "no-prometheus": (NOT_IMPLEMENTED, NOT_IMPLEMENTED),
+    "hpa-cpu-only": (NOT_IMPLEMENTED, NOT_IMPLEMENTED),
+    "no-custom-metrics": (IMPLEMENTED, PARTIAL),
+    "adapter-no-accelerator-rules": (IMPLEMENTED, PARTIAL),
+}
+# scenario -> (pod_autoscaling active, pod_autoscaling passive)
+AUTOSCALING = {
+    "ai-stack": (IMPLEMENTED, PARTIAL),
+    "adapter-no-accelerator-rules": (PARTIAL, PARTIAL),
+    "hpa-cpu-only": (PARTIAL, PARTIAL),
+    "no-custom-metrics": (NOT_IMPLEMENTED, NOT_IMPLEMENTED),
     "no-prometheus": (NOT_IMPLEMENTED, NOT_IMPLEMENTED),
 }
 
@@ -122,6 +133,73 @@ def test_ai_service_metrics_verdicts(clusters, scenario):
         if mode == "active" and want == IMPLEMENTED:
             assert finding(result, "request counter reflects traffic")[0]["passed"]
             assert "= 10.0 after 10 requests" in finding(result, "request counter reflects traffic")[0]["detail"]
+
+
+@pytest.mark.parametrize("scenario", sorted(AUTOSCALING))
+def test_pod_autoscaling_verdicts(clusters, scenario):
+    sim = clusters(scenario)
+    for mode, want in zip(("active", "passive"), AUTOSCALING[scenario]):
+        out = run_module("pod_autoscaling", dict(FAST, kubeconfig=sim.kubeconfig, mode=mode, wait_sleep=0.5))
+        assert not out.get("failed"), out.get("msg")
+        result = out["result"]
+        assert (mode, result["status"]) == (mode, want), result["notes"]
+        assert probe_namespaces(sim) == [] and leftovers(sim) == []
+        if mode == "active" and scenario == "ai-stack":
+            assert finding(result, "scaled up to 2 replicas")[0]["passed"]
+            assert finding(result, "scaled back down to 1 replica")[0]["passed"]
+            events = [e["content"] for e in result["evidence"] if e["title"] == "HPA events"][0]
+            assert "SuccessfulRescale: New size: 2; reason: pods metric pod_gpu_utilization above target" in events
+            assert "SuccessfulRescale: New size: 1; reason: All metrics below target" in events
+        if mode == "active" and scenario == "adapter-no-accelerator-rules":
+            # the adapter lists DCGM_FI_DEV_GPU_UTIL for pods, but for the exporter's pods: none for the workload
+            assert "DCGM_FI_DEV_GPU_UTIL" in finding(result, "accelerator pod metric listed")[0]["detail"]
+            assert finding(result, "accelerator metric served for the probe pod")[0]["passed"] is False
+            assert "exported_pod" in result["notes"] and "label_replace" in result["notes"]
+
+
+def test_hpa_controller_on_resource_metrics_and_a_missing_custom_metrics_api(clusters):
+    """The simulated HPA controller: CPU utilisation from metrics-server; a Pods metric without any
+    custom.metrics.k8s.io APIService fails with the real controller's condition and event."""
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl  # pylint: disable=import-outside-toplevel
+
+    sim = clusters("hpa-cpu-only")
+    admin = cl.Cluster.connect({"kubeconfig": sim.kubeconfig})
+    admin.create("v1", "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hpa-test"}})
+    try:
+        admin.create("apps/v1", "deployments", {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "resources": {"requests": {"cpu": "200m"}}}]}}}},
+            namespace="hpa-test")
+        for name, metric in (("cpu", {"type": "Resource", "resource": {"name": "cpu", "target": {
+                "type": "Utilization", "averageUtilization": 50}}}),
+                             ("custom", {"type": "Pods", "pods": {"metric": {"name": "pod_gpu_utilization"},
+                                                                  "target": {"type": "AverageValue", "averageValue": "50"}}})):
+            admin.create("autoscaling/v2", "horizontalpodautoscalers", {
+                "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": name},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                         "minReplicas": 1, "maxReplicas": 3, "metrics": [metric]}}, namespace="hpa-test")
+
+        def active(name):
+            hpa = admin.get("autoscaling/v2", "horizontalpodautoscalers", name, "hpa-test")
+            conds = {c["type"]: c for c in (hpa.get("status") or {}).get("conditions") or ()}
+            return hpa if "ScalingActive" in conds else None
+        cpu = wait_for(lambda: active("cpu") if (active("cpu") or {}).get("status", {}).get("currentMetrics") else None)
+        conds = {c["type"]: c for c in cpu["status"]["conditions"]}
+        assert (conds["ScalingActive"]["status"], conds["ScalingActive"]["reason"]) == ("True", "ValidMetricFound")
+        # 10% of the 200m request in use (metrics-server's synthetic usage), target 50%: stays at 1 replica
+        assert cpu["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] == 10
+        assert cpu["status"]["desiredReplicas"] == 1
+        custom = wait_for(lambda: active("custom"))
+        conds = {c["type"]: c for c in custom["status"]["conditions"]}
+        assert (conds["ScalingActive"]["status"], conds["ScalingActive"]["reason"]) == ("False", "FailedGetPodsMetric")
+        assert conds["ScalingActive"]["message"].startswith(
+            "the HPA was unable to compute the replica count: unable to get metric pod_gpu_utilization")
+        events = admin.events_for("HorizontalPodAutoscaler", "custom", "hpa-test")
+        assert any(e["reason"] == "FailedGetPodsMetric" and e["type"] == "Warning" for e in events)
+    finally:
+        admin.delete("v1", "namespaces", "hpa-test")
 
 
 # scenario -> accelerator_metrics (active): the exporters alone decide without a Prometheus; with one, it must store them

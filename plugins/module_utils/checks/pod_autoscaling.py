@@ -149,7 +149,7 @@ def _deployment(namespace, opts, entry):
                      "template": {"metadata": {"labels": pod["metadata"]["labels"]}, "spec": pod["spec"]}}}
 
 
-def _hpa(namespace, metric, opts):
+def hpa_manifest(namespace, metric, opts):
     return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": APP, "namespace": namespace},
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP},
@@ -208,7 +208,7 @@ def probe(cluster, opts, facts, deadline):
                                   opts.wait_timeout, opts.wait_sleep, deadline)
             out["metric"], out["metric_values"] = found
             mark("metric %s served for the load pod: %s" % (found[0], ", ".join(str(i.get("value")) for i in found[1])))
-            cluster.create("autoscaling/v2", "horizontalpodautoscalers", _hpa(ns.name, out["metric"], opts), namespace=ns.name)
+            cluster.create("autoscaling/v2", "horizontalpodautoscalers", hpa_manifest(ns.name, out["metric"], opts), namespace=ns.name)
             hpa = cluster.wait_for_object("HPA %s/%s ScalingActive=True" % (ns.name, APP), "autoscaling/v2",
                                           "horizontalpodautoscalers", APP, ns.name,
                                           lambda h: (hpa_condition(h, "ScalingActive") or {}).get("status") == "True",
