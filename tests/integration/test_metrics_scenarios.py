@@ -245,7 +245,7 @@ def test_prometheus_process_stops_with_the_cluster(tmp_path):
 
 
 def test_rbac_roles_are_enough(clusters):
-    """files/rbac/: the monitoring roles run ai_service_metrics, the accelerator roles the extended
+    """files/rbac/: the monitoring roles run ai_service_metrics and pod_autoscaling, the accelerator roles the extended
     accelerator_metrics, each as a user bound to nothing else, on the cluster with a Prometheus."""
     import yaml  # pylint: disable=import-outside-toplevel
     from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl  # pylint: disable=import-outside-toplevel
@@ -253,18 +253,20 @@ def test_rbac_roles_are_enough(clusters):
     sim = clusters("ai-stack")
     admin = cl.Cluster.connect({"kubeconfig": sim.kubeconfig})
     cases = [("ai_service_metrics", "monitoring", "passive", PARTIAL), ("ai_service_metrics", "monitoring", "active", IMPLEMENTED),
+             ("pod_autoscaling", "monitoring", "passive", PARTIAL), ("pod_autoscaling", "monitoring", "active", IMPLEMENTED),
              ("accelerator_metrics", "accelerators", "passive", PARTIAL)]
     for module, family, mode, want in cases:
         role = "k8s-ai-conformance-%s-%s" % (family, mode)
-        with open(os.path.join(ROOT, "files", "rbac", role + ".yaml"), encoding="utf-8") as handle:
-            admin.create("rbac.authorization.k8s.io/v1", "clusterroles", yaml.safe_load(handle))
         user = "%s-%s" % (family, mode)
-        sim.add_user(user, user + "-token")
-        admin.create("rbac.authorization.k8s.io/v1", "clusterrolebindings", {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
-        out = run_module(module, dict(FAST, kubeconfig=sim.kubeconfig_for(user), mode=mode))
+        if admin.get("rbac.authorization.k8s.io/v1", "clusterroles", role) is None:
+            with open(os.path.join(ROOT, "files", "rbac", role + ".yaml"), encoding="utf-8") as handle:
+                admin.create("rbac.authorization.k8s.io/v1", "clusterroles", yaml.safe_load(handle))
+            sim.add_user(user, user + "-token")
+            admin.create("rbac.authorization.k8s.io/v1", "clusterrolebindings", {
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+        out = run_module(module, dict(FAST, kubeconfig=sim.kubeconfig_for(user), mode=mode, wait_sleep=0.5))
         assert not out.get("failed"), out.get("msg")
         assert out["result"]["status"] == want, out["result"]["notes"]
         if module == "accelerator_metrics":

@@ -132,6 +132,8 @@ def _discovery(cluster, apiservice_name):
     version, group = apiservice_name.split(".", 1)
     try:
         return cluster.get_json("/apis/%s/%s" % (group, version))
+    except cl.ForbiddenError:
+        raise
     except cl.ClusterError:
         return None
 
@@ -201,6 +203,8 @@ def probe(cluster, opts, facts, deadline):
                 path = "/apis/%s/%s/namespaces/%s/pods/%%2A/%s" % (group, version, ns.name, metric)
                 try:
                     doc = cluster.get_json(path)
+                except cl.ForbiddenError:
+                    raise               # a missing RBAC rule is an error naming the rule, not "no metric"
                 except cl.ClusterError:
                     return None
                 return (metric, doc.get("items")) if doc.get("items") else None
