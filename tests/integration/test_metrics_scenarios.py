@@ -88,6 +88,7 @@ def test_real_prometheus_scrapes_every_dcgm_exporter_pod(clusters):
     exporters = sorted(p["metadata"]["name"] for p in sim.store.list(("", "pods"), namespace="gpu-operator")[0]
                        if p["metadata"]["name"].startswith("nvidia-dcgm-exporter"))
     assert len(exporters) == 2           # one per GPU node of the scenario
+
     def all_up():
         found = [r for r in query(sim, 'up{job="nvidia-dcgm-exporter"}') if r["value"][1] == "1"]
         return found if len(found) == len(exporters) else None

@@ -93,7 +93,7 @@ class HorizontalPodAutoscalerController(Controller):
                     apiservice, "GET", "/apis/%s/%s%s" % (group, version, path), query, {"Accept": "application/json"}, b"")
             except (RouteError, ApiError) as exc:
                 raise MetricError("unavailable", 'the server is currently unable to handle the request (get %s): %s'
-                                  % (group, exc))
+                                  % (group, exc)) from exc
             if status != 200:
                 text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
                 try:
@@ -119,9 +119,9 @@ class HorizontalPodAutoscalerController(Controller):
         doc = self._api("metrics.k8s.io", "/namespaces/%s/pods" % ns)
         usage = {}
         for item in doc.get("items") or ():
-            usage[item["metadata"]["name"]] = sum(_milli((c.get("usage") or {}).get(name, 0))
-                                                 for c in item.get("containers") or ()
-                                                 if container is None or c.get("name") == container)
+            usage[item["metadata"]["name"]] = sum(
+                _milli((c.get("usage") or {}).get(name, 0)) for c in item.get("containers") or ()
+                if container is None or c.get("name") == container)
         total, requests, counted = 0.0, 0.0, 0
         for pod in pods:
             if pod["metadata"]["name"] not in usage:
@@ -214,10 +214,10 @@ class HorizontalPodAutoscalerController(Controller):
         old = hpa.get("status") or {}
         conditions = {c["type"]: c for c in old.get("conditions") or ()}
         if target is None:
-            self._set(hpa, old, conditions, now, [("AbleToScale", "False", "FailedGetScale",
-                                                   'the HPA controller was unable to get the target\'s current scale: '
-                                                   '%s.%s "%s" not found' % ((gr or ("", ref.get("kind", "").lower()))[1],
-                                                                            (gr or ("",))[0], ref.get("name")))],
+            resource, group = (gr[1], gr[0]) if gr else (ref.get("kind", "").lower(), "")
+            message = 'the HPA controller was unable to get the target\'s current scale: %s.%s "%s" not found' % (
+                resource, group, ref.get("name"))
+            self._set(hpa, old, conditions, now, [("AbleToScale", "False", "FailedGetScale", message)],
                       old.get("currentReplicas", 0), old.get("desiredReplicas", 0), old.get("currentMetrics"))
             self.event(hpa, "Warning", "FailedGetScale", '%s "%s" not found' % (ref.get("kind"), ref.get("name")))
             return
@@ -251,7 +251,6 @@ class HorizontalPodAutoscalerController(Controller):
                       current, current, None)
             return
         desired, _status, about = max(proposals, key=lambda p: p[0])
-        raw = desired
         limited = None
         if desired > high:
             desired, limited = high, ("True", "TooManyReplicas", "the desired replica count is more than the maximum replica count")
@@ -283,7 +282,6 @@ class HorizontalPodAutoscalerController(Controller):
             self.event(hpa, "Normal", "SuccessfulRescale", "New size: %d; reason: %s" % (stabilized, reason))
             able = ("True", "SucceededRescale", "the HPA controller was able to update the target scale to %d" % stabilized)
             last_scale = self.clock.timestamp()
-        del raw
         updates = [("AbleToScale",) + able,
                    ("ScalingActive", "True", "ValidMetricFound",
                     "the HPA was able to successfully calculate a replica count from %s" % about),

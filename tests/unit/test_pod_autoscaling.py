@@ -121,8 +121,8 @@ def test_hpa_manifest_is_autoscaling_v2_pods_average_value():
             return {"target_value": "50", "scale_down_window": 60}.get(key, default)
     hpa = pa.hpa_manifest("ns", "pod_gpu_utilization", Opts())
     assert hpa["apiVersion"] == "autoscaling/v2" and (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 2)
-    assert hpa["spec"]["metrics"] == [{"type": "Pods", "pods": {"metric": {"name": "pod_gpu_utilization"},
-                                                              "target": {"type": "AverageValue", "averageValue": "50"}}}]
+    pods = {"metric": {"name": "pod_gpu_utilization"}, "target": {"type": "AverageValue", "averageValue": "50"}}
+    assert hpa["spec"]["metrics"] == [{"type": "Pods", "pods": pods}]
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 60
 
 

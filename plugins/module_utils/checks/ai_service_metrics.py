@@ -120,6 +120,7 @@ def how_to_be_selected(prom):
 
 # --------------------------------------------------------------------------------------------- observe
 def observe(cluster, opts):
+    del opts                    # the read-only part has no options (same signature as the other checks)
     disc = cluster.discovery()
     facts = {"operator": disc.has(MONITORING_V1, "prometheuses") and disc.has(MONITORING_V1, "servicemonitors"),
              "alternatives": [], "prometheuses": [], "servicemonitors": 0, "podmonitors": 0, "annotated": [],

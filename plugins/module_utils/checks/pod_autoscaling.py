@@ -257,8 +257,8 @@ def judge(facts, probe_out=None, passive_reason=""):
     accel = accelerator_metrics(facts["pod_metrics"])
     res.add_evidence("metrics APIs", [dict(api, kind=kind) for kind, api in sorted(apis.items())], "yaml")
     if facts["pod_metrics"] or facts["external_metrics"]:
-        res.add_evidence("custom and external metrics listed", {"pods": facts["pod_metrics"][:50],
-                                                              "external": facts["external_metrics"][:50]}, "yaml")
+        listed = {"pods": facts["pod_metrics"][:50], "external": facts["external_metrics"][:50]}
+        res.add_evidence("custom and external metrics listed", listed, "yaml")
     resource_only = apis["resource"]["available"]
     scalable = apis["custom"]["available"] or apis["external"]["available"]
     if not facts["v2"]:

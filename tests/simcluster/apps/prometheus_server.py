@@ -50,7 +50,6 @@ import socketserver
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.parse
 
 import yaml
@@ -476,8 +475,10 @@ class Supervisor(object):
             argv, log_path, box, done = item
             try:
                 with open(log_path, "ab") as log:
-                    box.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,  # pylint: disable=consider-using-with
-                                                preexec_fn=_die_with_parent, close_fds=True))
+                    # preexec_fn only calls prctl (async-signal-safe enough: no locks, no allocation in Python code
+                    # paths that other threads hold); it is what makes the kernel kill prometheus with us.
+                    box.append(subprocess.Popen(  # pylint: disable=consider-using-with,subprocess-popen-preexec-fn
+                        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_die_with_parent, close_fds=True))
             except OSError as exc:
                 box.append(exc)
             done.set()
