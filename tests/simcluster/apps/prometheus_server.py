@@ -475,8 +475,8 @@ class Supervisor(object):
             argv, log_path, box, done = item
             try:
                 with open(log_path, "ab") as log:
-                    # preexec_fn only calls prctl (async-signal-safe enough: no locks, no allocation in Python code
-                    # paths that other threads hold); it is what makes the kernel kill prometheus with us.
+                    # preexec_fn only calls prctl (resolved in the parent beforehand): the kernel then kills
+                    # prometheus when this thread's process dies, even by SIGKILL.
                     box.append(subprocess.Popen(  # pylint: disable=consider-using-with,subprocess-popen-preexec-fn
                         argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_die_with_parent, close_fds=True))
             except OSError as exc:
@@ -514,11 +514,16 @@ class Supervisor(object):
             self.proxy = None
 
 
+try:
+    PRCTL = ctypes.CDLL(None, use_errno=True).prctl       # resolved before any fork: the child only calls it
+except (OSError, AttributeError):
+    PRCTL = None
+
+
 def _die_with_parent():
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    if PRCTL is not None:
+        PRCTL(1, int(signal.SIGKILL))                     # PR_SET_PDEATHSIG
+
 
 
 def supervisor(sim):
