@@ -27,7 +27,7 @@ What differs, and why:
 * Scraping: pods have no network, so every job scrapes through `proxy_url`, a forward HTTP proxy the
   simulator serves on 127.0.0.1 that hands `GET http://<podIP>:<port>/<path>` to the pod's simulated app.
 * Time: Prometheus runs in real time while the cluster's clock runs `speed` times faster, so scrape and
-  evaluation intervals are divided by the clock speed (never below 1 s of real time).
+  evaluation intervals are divided by the clock speed (never below 2 s of real time).
 
 The binary is stopped when its container stops (the program's generator is closed), when the simulator
 stops (SimCluster.stop_hooks) and, should the simulator die, by the kernel (PR_SET_PDEATHSIG).
@@ -66,8 +66,9 @@ NAMESPACES = ("", "namespaces")
 SERVICES = ("", "services")
 PODS = ("", "pods")
 ENDPOINTSLICES = ("discovery.k8s.io", "endpointslices")
-SYNC_SECONDS = 5.0              # simulated seconds between two config/target syncs (the operator's resync)
-MIN_REAL_INTERVAL = 1.0
+SYNC_SECONDS = 5.0              # simulated seconds between two config/target syncs (the operator's resync) ...
+MIN_REAL_SYNC = 1.0             # ... but at most one per real second: Prometheus reloads in real time anyway
+MIN_REAL_INTERVAL = 2.0         # real seconds: shorter scrapes/evaluations only burn CPU on a shared machine
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
@@ -427,6 +428,7 @@ class Supervisor(object):
         self.sim = sim
         self.lock = threading.Lock()
         self.procs = []
+        self.tmpdir = tempfile.mkdtemp(prefix="simcluster-prometheus-")     # every server's files, removed by stop()
         self.requests = queue.Queue()
         self.spawner = threading.Thread(target=self._spawn_loop, name="prometheus-spawner", daemon=True)
         self.spawner.start()
@@ -451,7 +453,10 @@ class Supervisor(object):
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass            # Prometheus gave up on this scrape (its timeout); it records the failure
 
             def log_message(self, *args):  # pylint: disable=arguments-differ
                 pass
@@ -512,6 +517,7 @@ class Supervisor(object):
             self.proxy.shutdown()
             self.proxy.server_close()
             self.proxy = None
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 try:
@@ -548,7 +554,7 @@ class PrometheusServer(object):
         self.proc = proc
         self.sim = proc.runtime.sim
         self.sup = supervisor(self.sim)
-        self.workdir = tempfile.mkdtemp(prefix="simcluster-prometheus-")
+        self.workdir = tempfile.mkdtemp(prefix="server-", dir=self.sup.tmpdir)
         self.port = free_port()
         self.popen = None
         self.config_text = None
@@ -557,12 +563,16 @@ class PrometheusServer(object):
         self.log_offset = 0
         labels = proc.pod["metadata"].get("labels") or {}
         self.prom_key = (proc.pod["metadata"]["namespace"], labels.get("operator.prometheus.io/name") or labels.get("prometheus"))
+        self.seen_rv = None
 
     def prom(self):
         return self.sim.store.try_get(PROMETHEUSES, *self.prom_key) if PROMETHEUSES in self.sim.store.types else None
 
     def sync(self):
-        """Regenerate the configuration; write what changed; reload (or start) the binary."""
+        """Regenerate the configuration when the store changed; write what changed; reload (or start) the binary."""
+        if self.popen is not None and self.sim.store.rv == self.seen_rv:
+            return
+        self.seen_rv = self.sim.store.rv
         prom = self.prom()
         if prom is None:
             prom = {"metadata": {"namespace": self.prom_key[0], "name": self.prom_key[1] or "k8s"}, "spec": {}}
@@ -668,7 +678,7 @@ def _server(proc):
             if not is_ready and server.ready():
                 is_ready = True
                 proc.set_ready(True)
-            yield SYNC_SECONDS if is_ready else 1.0
+            yield max(SYNC_SECONDS, MIN_REAL_SYNC * proc.runtime.clock.speed) if is_ready else 1.0
     finally:
         server.stop()
 
