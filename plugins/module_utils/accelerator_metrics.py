@@ -14,6 +14,7 @@ utilisation of the probe's accelerator rise.
 """
 from __future__ import annotations
 
+import json
 import time
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import accelerators as acc
@@ -21,6 +22,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import dra_support as dra_mod
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import probe as pr
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import promtext
+from ansible_collections.k8s_ai.conformance.plugins.module_utils.checks import ai_service_metrics as asm
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     IMPLEMENTED, NOT_APPLICABLE, NOT_IMPLEMENTED, PARTIAL, Result)
 
@@ -217,7 +219,42 @@ def observe(cluster, opts):
             continue
         facts["nodes"][node] = {"expected": expected[node], "scrape": scrape_pod(cluster, entry, pod),
                                 "pod_ready": _pod_ready(pod)}
+    facts["platform_prometheus"] = observe_platform_prometheus(
+        cluster, entry, {p["name"] for p in facts["exporter_pods"]}, min(opts.wait_timeout, 60), opts.wait_sleep)
     return facts
+
+
+def stored_query(entry):
+    """PromQL counting, per metric name, the core accelerator series a Prometheus stores (carlory's query)."""
+    names = [name for kind in acc.CORE_METRICS for name in acc.metric_names(entry, kind)]
+    return 'count by (__name__) ({__name__=~"%s"})' % "|".join(names)
+
+
+def observe_platform_prometheus(cluster, entry, exporter_pods, settle=60, sleep=2.0):
+    """[{prometheus, stored: {metric: series}, error}] for each running platform Prometheus (Prometheus Operator),
+    [] when there is none: then the verdict rests on the exporters alone, as before. A Prometheus that has
+    targets not scraped yet (health "unknown", e.g. just started) is asked again for up to `settle` seconds."""
+    if not cluster.discovery().has(asm.MONITORING_V1, "prometheuses"):
+        return []
+    out = []
+    for prom in asm.list_prometheuses(cluster):
+        if prom["probe_owned"] or not prom["ready_pods"]:
+            continue
+        end = time.monotonic() + settle
+        while True:
+            data = asm.prometheus_get(cluster, prom, "/api/v1/query", [("query", stored_query(entry))])
+            if (data or {}).get("result") or time.monotonic() > end or not _still_starting(cluster, prom, exporter_pods):
+                break
+            time.sleep(sleep)
+        stored = {}
+        for sample in (data or {}).get("result") or ():
+            try:
+                stored[sample["metric"]["__name__"]] = int(float(sample["value"][1]))
+            except (KeyError, IndexError, TypeError, ValueError):
+                continue
+        out.append({"prometheus": "%s/%s" % (prom["namespace"], prom["name"]), "stored": stored,
+                    "error": "" if data is not None else "the query API did not answer"})
+    return out
 
 
 # --------------------------------------------------------------------------------------------- probe
@@ -368,11 +405,56 @@ def judge(facts, probe_out=None, passive_reason=""):
     else:
         res.set(IMPLEMENTED, "every accelerator node serves per-accelerator utilisation and memory metrics")
     _optional_findings(res, facts, entry)
+    _platform_prometheus(res, facts, entry)
     if facts.get("unscraped"):
         res.note("Only the first %d accelerator nodes were scraped (%d more not checked)."
                  % (MAX_NODES_SCRAPED, facts["unscraped"]))
     _judge_load(res, probe_out, passive_reason)
     return res.to_dict()
+
+
+FRESH_PROMETHEUS_SECONDS = 30
+
+
+def _still_starting(cluster, prom, exporter_pods):
+    """True while `prom` may not have scraped the exporters yet: an exporter pod is a target never scraped
+    (health unknown), or the server has no target at all and started less than FRESH_PROMETHEUS_SECONDS ago
+    (by its own clock: runtimeinfo startTime vs time()); Prometheus applies discovered targets every 5 s."""
+    targets = (asm.prometheus_get(cluster, prom, "/api/v1/targets", [("state", "active")]) or {}).get("activeTargets") or []
+    if [t for t in targets if (t.get("labels") or {}).get("pod") in exporter_pods and t.get("health") == "unknown"]:
+        return True
+    if targets:
+        return False
+    info = asm.prometheus_get(cluster, prom, "/api/v1/status/runtimeinfo", [])
+    now = asm.counter_value(asm.prometheus_get(cluster, prom, "/api/v1/query", [("query", "vector(time())")]))
+    started = cl.parse_rfc3339(str((info or {}).get("startTime") or "")[:19] + "Z") if info else None
+    return started is not None and now is not None and now - started < FRESH_PROMETHEUS_SECONDS
+
+
+def stores_core_series(entry, stored, accelerators):
+    """Pure: does a Prometheus that stores `stored` ({metric: series}) hold utilisation and memory usage for
+    `accelerators` accelerators (one series each)?"""
+    return all(any(stored.get(name, 0) >= accelerators for name in acc.metric_names(entry, kind)) for kind in acc.CORE_METRICS)
+
+
+def _platform_prometheus(res, facts, entry):
+    proms = facts.get("platform_prometheus") or []
+    if not proms:
+        return
+    accelerators = sum(info["expected"] for info in facts["nodes"].values())
+    good = [p["prometheus"] for p in proms if stores_core_series(entry, p["stored"], accelerators)]
+    res.add_evidence("accelerator series stored by the platform Prometheus (%s)" % stored_query(entry),
+                     [{"prometheus": p["prometheus"], "series": p["stored"], "error": p["error"]} for p in proms], "yaml")
+    res.finding("platform Prometheus stores the accelerator series", bool(good),
+                "%s stores utilisation and memory series for all %d accelerators" % (", ".join(good), accelerators) if good else
+                "; ".join("%s: %s" % (p["prometheus"], p["error"] or json.dumps(p["stored"], sort_keys=True)) for p in proms))
+    if not good:
+        _lower(res, "The platform Prometheus (%s) does not store per-accelerator utilisation and memory series for all %d "
+                    "accelerators: the exporter is not scraped by it. Make its serviceMonitorSelector select the exporter's "
+                    "ServiceMonitor (kube-prometheus-stack selects only monitors labelled release=<release> unless "
+                    "serviceMonitorSelectorNilUsesHelmValues=false) or add a ServiceMonitor for the exporter."
+               % (", ".join(p["prometheus"] for p in proms), accelerators),
+               "the exporters serve per-accelerator metrics but the platform Prometheus does not store them")
 
 
 def _no_accelerators(res, facts, entry):

@@ -20,6 +20,7 @@ import time
 from . import scenario as scenario_mod
 from .accelerators import install as install_accelerators
 from .apiservices import APIServiceAvailability
+from .hpa import HorizontalPodAutoscalerController
 from .apps import register_all as register_apps
 from .accelerators import dra
 from .builtin import builtin_types, dra_versions, _sorted_versions
@@ -123,6 +124,7 @@ class SimCluster(object):
         clock_speed = speed if speed is not None else (self.scenario.get("clock") or {}).get("speed", 1)
         self.clock = Clock(float(clock_speed))
         self.store = Store(self.clock, history_limit=int(self.settings["api"]["historyLimit"]))
+        self.stop_hooks = []          # called by stop(): apps stop the real processes they started
         self.version = version_info(str(self.scenario.get("kubernetesVersion", DEFAULT_VERSION)))
         self.minor = int(self.version["minor"])
         self.users = list(self.scenario["users"])
@@ -146,6 +148,7 @@ class SimCluster(object):
         install_accelerators(self)   # GPUs, device plugin, DRA driver, DCGM exporter (tests/simcluster/accelerators)
         register_apps(self)          # the stack's operators as the roles install them (tests/simcluster/apps)
         self.controllers.add_controller(APIServiceAvailability(self.controllers, self))
+        self.controllers.add_controller(HorizontalPodAutoscalerController(self.controllers, self))
 
     # ------------------------------------------------------------------------------- logging
     def log(self, msg):
@@ -306,6 +309,8 @@ class SimCluster(object):
         """Stop controllers and the server; open watches and log streams end promptly."""
         if self._run_controllers:
             self.controllers.stop()
+        for hook in list(self.stop_hooks):   # processes the apps started (the real Prometheus servers)
+            hook()
         if self.server is not None:
             self.server.stop()
             self.server = None

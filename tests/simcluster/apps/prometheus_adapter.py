@@ -17,6 +17,7 @@ far this app follows it:
 """
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import urllib.parse
@@ -37,6 +38,19 @@ def _flags(argv):
             key, value = arg[2:].split("=", 1)
             out[key] = value
     return out
+
+
+def _rfc3339(epoch):
+    return datetime.datetime.fromtimestamp(float(epoch), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _quantity(text):
+    """A sample value as the adapter writes it: a resource.Quantity (milli-units when not whole)."""
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        return "0"
+    milli = int(round(value * 1000))
+    return str(milli // 1000) if milli % 1000 == 0 else "%dm" % milli
 
 
 def _json(status, doc):
@@ -135,7 +149,8 @@ class Adapter(object):
                 pod = sample.get("metric", {}).get(pod_label)
                 if pod:
                     items.append({"describedObject": {"kind": "Pod", "namespace": namespace, "name": pod, "apiVersion": "/v1"},
-                                  "metricName": metric, "timestamp": sample["value"][0], "value": sample["value"][1]})
+                                  "metricName": metric, "timestamp": _rfc3339(sample["value"][0]),
+                                  "value": _quantity(sample["value"][1])})
             return items
         return None
 
