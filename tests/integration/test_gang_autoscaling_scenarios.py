@@ -260,3 +260,25 @@ def test_wait_for_pods_ready_is_reported_and_modelled(tmp_path):
         assert clean(sim)[0]
     finally:
         sim.stop()
+
+
+def test_kueue_on_a_cluster_without_accelerators_uses_cpu_quota(tmp_path):
+    """cpu-only plus Kueue: the probe's ClusterQueue covers cpu (100m per pod) and the verdict still rests on
+    a gang that fits and one that does not."""
+    import os
+    import yaml
+    from checks_support import ROOT
+
+    scenarios = os.path.join(ROOT, "tests", "simcluster", "scenarios")
+    path = tmp_path / "cpu-kueue.yaml"
+    path.write_text(yaml.safe_dump({"name": "cpu-kueue", "include": [os.path.join(scenarios, "cpu-only.yaml"),
+                                                                     os.path.join(scenarios, "blocks", "kueue.yaml")]}))
+    sim = start_sim(str(path), tmp_path)
+    try:
+        result = check(sim, "gang_scheduling", **GANG)
+        assert result["status"] == IMPLEMENTED, result["notes"]
+        neg = finding(result, "Kueue negative")[0]
+        assert "insufficient quota for cpu" in neg["detail"] and "(300m) > maximum capacity (200m)" in neg["detail"]
+        assert clean(sim)[0]
+    finally:
+        sim.stop()
