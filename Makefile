@@ -9,7 +9,7 @@ SCENARIO ?= conformant
 KUBECONFIG ?= $(ROOT)/.work/sim/kubeconfig
 OUTPUT ?= $(ROOT)/output
 
-.PHONY: help setup demo test lint sanity unit sim bench build clean flake fault-matrix bad-input-matrix
+.PHONY: help setup demo test lint sanity unit sim bench build clean flake bench-conform fault-matrix bad-input-matrix
 
 help:
 	@echo "make demo    set everything up and run the conformance job on the simulated cluster"
@@ -17,6 +17,7 @@ help:
 	@echo "make sim     run the simulated cluster in the foreground (SCENARIO=, KUBECONFIG=)"
 	@echo "make bench   simulator scale benchmark (prints figures)"
 	@echo "make build   build the collection tarball"
+	@echo "make bench-conform  the whole conformance run against its slowest check (prints figures and the ratio)"
 	@echo "make flake   run the simulator-backed tests RUNS times with every core busy; pass counts per test"
 	@echo "make fault-matrix  every check against injected API and node faults (prints a table)"
 	@echo "make bad-input-matrix  every module against bad kubeconfigs, credentials, metrics and report files (prints a table)"
@@ -48,6 +49,9 @@ bench: setup
 RUNS ?= 20
 flake: setup
 	python hack/flake.py --runs $(RUNS) $(FLAKE_TESTS)
+
+bench-conform: setup
+	python hack/bench-conform.py $(BENCH_ARGS)
 
 build: setup
 	ansible-galaxy collection build --force --output-path $(ROOT)/.work/build
