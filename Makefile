@@ -9,7 +9,7 @@ SCENARIO ?= conformant
 KUBECONFIG ?= $(ROOT)/.work/sim/kubeconfig
 OUTPUT ?= $(ROOT)/output
 
-.PHONY: help setup demo test lint sanity unit sim bench build clean flake
+.PHONY: help setup demo test lint sanity unit sim bench build changelog clean flake
 
 help:
 	@echo "make demo    set everything up and run the conformance job on the simulated cluster"
@@ -17,6 +17,7 @@ help:
 	@echo "make sim     run the simulated cluster in the foreground (SCENARIO=, KUBECONFIG=)"
 	@echo "make bench   simulator scale benchmark (prints figures)"
 	@echo "make build   build the collection tarball"
+	@echo "make changelog  check the changelog fragments and regenerate CHANGELOG.rst from them"
 	@echo "make flake   run the simulator-backed tests RUNS times with every core busy; pass counts per test"
 
 setup:
@@ -49,6 +50,9 @@ flake: setup
 
 build: setup
 	ansible-galaxy collection build --force --output-path $(ROOT)/.work/build
+
+changelog: setup
+	hack/changelog.sh
 
 clean:
 	rm -rf .work tests/output
