@@ -37,4 +37,8 @@ git ls-files -z --cached --others --exclude-standard | xargs -0 tar -cf - --no-r
   fi
 )
 cp "$copy/CHANGELOG.rst" "$OUTPUT"
-echo "changelog: wrote $OUTPUT ($( [ "$released" = yes ] && echo "released versions" || echo "released versions and the unreleased $version from changelogs/fragments"))"
+if [ "$released" = yes ]; then
+  echo "changelog: wrote $OUTPUT (the released versions)"
+else
+  echo "changelog: wrote $OUTPUT (the released versions and the unreleased $version from changelogs/fragments)"
+fi
