@@ -123,7 +123,7 @@ def test_the_tarball_alone_asks_for_kubernetes_core(artifacts, tmp_path):
     assert "kubernetes.core:>=" in proc.out and "(dependency of k8s_ai.conformance:" in proc.out, proc.out
 
 
-@pytest.mark.slow(seconds=130)
+@pytest.mark.slow(seconds=117)
 def test_installed_copy_runs_conform_and_install_and_writes_what_the_checkout_writes(installed, sim, tmp_path):
     ops = tmp_path / "ops"                      # a directory of the user's, outside the checkout, no ansible.cfg
     inventory = write(ops / "inventory.ini", "[controller]\n" + inventory_line())
@@ -218,7 +218,7 @@ INFRA_PLAY = """\
 """
 
 
-@pytest.mark.slow(seconds=50)
+@pytest.mark.slow(seconds=35)
 def test_infra_repository_includes_the_roles_and_calls_a_check_with_module_defaults(artifacts, sim, tmp_path):
     infra = tmp_path / "infra"
     write(infra / "ansible.cfg", "[defaults]\ncollections_path = ./collections\ninventory = ./inventory\n"
