@@ -156,9 +156,11 @@ def test_installed_copy_runs_conform_and_install_and_writes_what_the_checkout_wr
     assert os.path.relpath(installed_path, str(ops / "submission")) == os.path.relpath(checkout_path, str(checkout_out))
     for rid in CHECKS_RUN:   # the conformant scenario meets them (test_conform_playbook.py asserts it too)
         assert installed_reqs[rid]["status"] == "Implemented", installed_reqs[rid]["notes"]
+    # the same verdicts, evidence and metadata (today the two files are byte for byte the same; notes are not
+    # compared, so that a check whose notes carry measured values does not make this test flaky)
     assert {rid: (r["status"], r["evidence"]) for rid, r in installed_reqs.items()} == \
         {rid: (r["status"], r["evidence"]) for rid, r in checkout_reqs.items()}
-    assert installed_text == checkout_text
+    assert yaml.safe_load(installed_text)["metadata"] == yaml.safe_load(checkout_text)["metadata"]
     assert sorted(os.listdir(os.path.join(os.path.dirname(installed_path), "evidence"))) == \
         sorted(os.listdir(os.path.join(os.path.dirname(checkout_path), "evidence")))
     assert leftovers(sim) == []
