@@ -9,7 +9,7 @@ SCENARIO ?= conformant
 KUBECONFIG ?= $(ROOT)/.work/sim/kubeconfig
 OUTPUT ?= $(ROOT)/output
 
-.PHONY: help setup demo test lint sanity unit sim bench build clean flake bench-conform fault-matrix bad-input-matrix
+.PHONY: help setup demo test lint sanity unit sim bench build changelog clean flake bench-conform fault-matrix bad-input-matrix
 
 help:
 	@echo "make demo    set everything up and run the conformance job on the simulated cluster"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench   simulator scale benchmark (prints figures)"
 	@echo "make build   build the collection tarball"
 	@echo "make bench-conform  the whole conformance run against its slowest check (prints figures and the ratio)"
+	@echo "make changelog  check the changelog fragments and regenerate CHANGELOG.rst from them"
 	@echo "make flake   run the simulator-backed tests RUNS times with every core busy; pass counts per test"
 	@echo "make fault-matrix  every check against injected API and node faults (prints a table)"
 	@echo "make bad-input-matrix  every module against bad kubeconfigs, credentials, metrics and report files (prints a table)"
@@ -55,6 +56,9 @@ bench-conform: setup
 
 build: setup
 	ansible-galaxy collection build --force --output-path $(ROOT)/.work/build
+
+changelog: setup
+	hack/changelog.sh
 
 clean:
 	rm -rf .work tests/output
