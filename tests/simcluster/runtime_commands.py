@@ -16,6 +16,7 @@ import re
 import urllib.parse
 
 from .runtime_shell import IO, printf_format
+from . import runtime_tar
 
 
 def _busybox(ctx):
@@ -1247,3 +1248,4 @@ def register_all(runtime):
     runtime.register_command("true", lambda ctx, argv: 0, tool="core")
     runtime.register_command("false", lambda ctx, argv: 1, tool="core")
     runtime.register_command("test", lambda ctx, argv: ctx.shell.execute(argv, ctx.io), tool="core")
+    runtime_tar.register(runtime)

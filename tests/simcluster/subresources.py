@@ -10,6 +10,7 @@ import copy
 import json
 import time
 
+from . import streaming
 from .errors import ApiError
 from .patch import TypeInfo, apply_patch
 from .routing import RouteError, pod_ready, resolve_service
@@ -18,7 +19,8 @@ from .selectors import label_selector_predicate, selector_to_string
 
 def serve(server, req, ctx):
     handler = {"status": _status, "scale": _scale, "log": _log, "proxy": _proxy, "binding": _binding,
-               "eviction": _eviction, "token": _token, "finalize": _finalize}.get(ctx.subresource)
+               "eviction": _eviction, "token": _token, "finalize": _finalize, "exec": streaming.serve,
+               "attach": streaming.serve, "portforward": streaming.serve}.get(ctx.subresource)
     if handler is None:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
     return handler(server, req, ctx)
