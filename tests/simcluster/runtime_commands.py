@@ -198,7 +198,7 @@ def cmd_wc(ctx, argv):
         if text is None:
             status = 1
             continue
-        counts = {"l": text.count("\n"), "w": len(text.split()), "c": len(text.encode()), "m": len(text)}
+        counts = {"l": text.count("\n"), "w": len(text.split()), "c": len(text.encode("utf-8", "surrogateescape")), "m": len(text)}
         rows.append(([counts[w] for w in wanted], None if name == "-" else name))
     for values, name in rows:
         if len(values) == 1 and name is None:

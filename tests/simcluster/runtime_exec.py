@@ -94,8 +94,7 @@ class _Session(object):
         self.runtime = runtime
         self.run = run
         self.tty = tty
-        self.out = bytearray()
-        self.err = bytearray()
+        self.chunks = []
         self.code = None
         self.failure = None
 
@@ -103,13 +102,16 @@ class _Session(object):
         data = to_bytes(text)
         if self.tty:
             data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        (self.err if stream == "stderr" and not self.tty else self.out).extend(data)
+            stream = "stdout"
+        if self.chunks and self.chunks[-1][0] == stream:
+            self.chunks[-1][1].extend(data)
+        else:
+            self.chunks.append((stream, bytearray(data)))
 
     def take_output(self):
-        out, err = bytes(self.out), bytes(self.err)
-        del self.out[:]
-        del self.err[:]
-        return out, err
+        """[(stream, bytes)] written since the last call, in the order the process wrote them."""
+        chunks, self.chunks = self.chunks, []
+        return [(stream, bytes(data)) for stream, data in chunks]
 
     def feed(self, data):
         del data
@@ -161,15 +163,15 @@ class ExecSession(_Session):
             return
         for char in to_text(data):
             if char in "\r\n":
-                self.out.extend(b"\r\n")
+                self._echo(b"\r\n")
                 self.lines.append(self.line + "\n")
                 self.line = ""
             elif char in "\x7f\b":
                 if self.line:
                     self.line = self.line[:-1]
-                    self.out.extend(b"\b \b")
+                    self._echo(b"\b \b")
             elif char == "\x03":
-                self.out.extend(b"^C\r\n")
+                self._echo(b"^C\r\n")
                 self.line = ""
                 self.lines.append("\n")
             elif char == "\x04":
@@ -177,8 +179,11 @@ class ExecSession(_Session):
                     self.stdin_open = False
             else:
                 self.line += char
-                self.out.extend(to_bytes(char))
+                self._echo(to_bytes(char))
         self._wake_for_input()
+
+    def _echo(self, data):
+        self.emit(to_text(data))
 
     def close_stdin(self):
         self.stdin_open = False
@@ -268,6 +273,13 @@ class ExecSession(_Session):
                     break
                 except ShellExit as done:
                     self.code = int(done.code)
+                    break
+                except Exception as exc:  # pylint: disable=broad-except
+                    # a bug in a simulated command: reported like a crashed program, never a dropped stream
+                    self.runtime.log("exec in %s/%s: %r" % (self.run.pod["metadata"]["namespace"],
+                                                           self.run.pod["metadata"]["name"], exc))
+                    self.emit("panic: %s\n" % exc, "stderr")
+                    self.code = 2
                     break
                 if delay == INPUT:
                     if self.lines or not self.stdin_open:

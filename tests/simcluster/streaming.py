@@ -28,6 +28,7 @@ import socket
 import ssl
 import struct
 import time
+import traceback
 import zlib
 
 from .errors import ApiError
@@ -165,8 +166,11 @@ def _pump(server, link, handler):
             if handler.done:
                 link.finish()
                 break
-    except (OSError, ValueError):
-        handler.client_gone()
+    except OSError:
+        pass
+    except Exception:  # pylint: disable=broad-except
+        # after the upgrade there is no HTTP response left to send: log it, end the connection
+        server.sim.log("streaming: %s" % traceback.format_exc())
     finally:
         handler.client_gone()
 
@@ -514,11 +518,11 @@ class ExecHandler(object):
         if self.done or not self._ready(link):
             return
         code = self.session.step()
-        out, err = self.session.take_output()
-        if out and self.flags["stdout"]:
-            link.write("stdout", out)
-        if err:
-            link.write("stderr" if self.flags["stderr"] else "stdout", err)
+        for stream, data in self.session.take_output():
+            if stream == "stderr" and not self.flags["stderr"]:
+                stream = "stdout"
+            if self.flags[stream]:
+                link.write(stream, data)
         if code is None:
             return
         for stream in ("stdout", "stderr"):

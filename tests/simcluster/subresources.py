@@ -189,19 +189,26 @@ def _log(server, req, ctx):
         if limit:
             data = data[:int(limit)]
         return req.send_body(200, data, "text/plain")
+    # what was sent and what the follow loop compares against come from one read, so no line printed in
+    # between is lost
+    full = server.sim.runtime.logs(ctx.namespace, ctx.name, container) or ""
+    if tail is not None:
+        lines = full.splitlines(True)
+        text = "".join(lines[-tail:]) if tail > 0 else ""
+    else:
+        text = full
     req.start_chunked(200, "text/plain")
     try:
-        _follow(server, req, ctx, container, text, since)
+        _follow(server, req, ctx, container, text, since, full)
         req.end_chunked()
     except OSError:
         req.close_connection = True
 
 
-def _follow(server, req, ctx, container, text, since):
+def _follow(server, req, ctx, container, text, since, sent):
     """Stream what the container prints until it ends (or the pod goes, or the server stops)."""
     del since
     req.write_chunk(text.encode())
-    sent = server.sim.runtime.logs(ctx.namespace, ctx.name, container) or ""
     deadline = time.monotonic() + float(server.sim.settings["api"]["watchTimeoutSeconds"])
     while not server.stopping.is_set() and time.monotonic() < deadline:
         pod = server.store.try_get(ctx.gr, ctx.namespace, ctx.name)
