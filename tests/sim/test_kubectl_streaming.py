@@ -346,6 +346,24 @@ def test_attach_streams_what_the_container_prints_from_now_on(kc):
     assert b"started" not in out                                   # output from before the attach is not replayed
 
 
+def test_run_attaches_stdin_to_a_waiting_shell(kc):
+    """`kubectl run -i`: the container (stdin: true, stdinOnce) runs a shell that waits for what attach sends;
+    its exit code comes back, and --rm deletes the pod."""
+    done = run(kc, "run", "-i", "--rm", "piped", "-n", NS, "--image=busybox:1.36", "--restart=Never", "--", "sh",
+               stdin=b"echo got $(hostname)\nexit 3\necho not reached\n")
+    assert b"got piped\n" in done.stdout and b"not reached" not in done.stdout, done.stderr
+    assert done.returncode == 3
+    assert b'pod "piped" deleted' in done.stdout + done.stderr
+
+
+def test_run_with_a_tty_is_an_interactive_shell(kc):
+    code, out = _pty_session(kc, ["run", "-it", "--rm", "typed", "-n", NS, "--image=busybox:1.36",
+                                  "--restart=Never", "--", "sh"], [b"\r", b"echo typed in $HOSTNAME\r", b"exit\r"])
+    assert code == 0, out
+    assert b"If you don't see a command prompt, try pressing enter." in out
+    assert b"# echo typed in $HOSTNAME\r\ntyped in typed\r\n# exit\r\n" in out
+
+
 def test_logs_follow_streams_until_the_container_ends(kc):
     kc("run", "counter", "-n", NS, "--restart=Never", "--image=busybox:1.36", "--", "sh", "-c",
        "for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 5; done")

@@ -67,6 +67,127 @@ def refused_message(pod, port):
             % (port, sandbox, sandbox[:8] + "-" + sandbox[8:12], port, sandbox, port, port))
 
 
+def reads_script_from_stdin(argv):
+    """`sh`, `bash -i`, `sh -l`...: a shell that reads its commands from standard input."""
+    return bool(argv) and posixpath.basename(argv[0]) in SHELL_NAMES and \
+        all(a in ("-i", "-l", "-il", "-s", "-") for a in argv[1:])
+
+
+class LineInput(object):
+    """Standard input read line by line. With a TTY it behaves like a terminal in canonical mode: typed
+    characters are echoed, CR ends a line, DEL erases, Ctrl-C drops the line, Ctrl-D on an empty line is EOF."""
+
+    def __init__(self, tty, echo, wake):
+        self.tty = tty
+        self.echo = echo
+        self.wake = wake
+        self.lines = []
+        self.line = ""
+        self.open = True
+
+    def feed(self, data):
+        text = to_text(data)
+        if not self.tty:
+            parts = (self.line + text).split("\n")
+            self.lines.extend(p + "\n" for p in parts[:-1])
+            self.line = parts[-1]
+        else:
+            for char in text:
+                self._char(char)
+        if not self.open and self.line and not self.tty:
+            self.lines.append(self.line)
+            self.line = ""
+        self.wake()
+
+    def _char(self, char):
+        if char in "\r\n":
+            self.echo("\n")
+            self.lines.append(self.line + "\n")
+            self.line = ""
+        elif char in "\x7f\b":
+            if self.line:
+                self.line = self.line[:-1]
+                self.echo("\b \b")
+        elif char == "\x03":
+            self.echo("^C\n")
+            self.line = ""
+            self.lines.append("\n")
+        elif char == "\x04":
+            if not self.line:
+                self.open = False
+        else:
+            self.line += char
+            self.echo(char)
+
+    def close(self):
+        if self.open and self.line and not self.tty:
+            self.lines.append(self.line)
+            self.line = ""
+        self.open = False
+        self.wake()
+
+
+def line_shell(proc, flavor, argv0, stdin, prompt=False):
+    """A shell reading commands line by line from `stdin` (a LineInput); yields INPUT while it waits.
+    With `prompt` (a TTY) it prints the prompt an interactive shell prints."""
+    shell = Shell(proc, flavor, argv0, (), proc.env, proc.cwd, IO("", proc.stdout(), proc.stderr()))
+    text = "# " if flavor != "bash" else "root@%s:%s# " % (proc.hostname, proc.cwd)
+    while True:
+        if prompt:
+            proc.write(text)
+        while not stdin.lines:
+            if not stdin.open:
+                if prompt:
+                    proc.write("\n" if flavor != "bash" else "exit\n")
+                return shell.status
+            yield INPUT
+        line = stdin.lines.pop(0)
+        try:
+            tree = parse(line)
+        except ShellSyntaxError as exc:
+            shell.error(shell.io, exc.message)
+            shell.status = 2
+            continue
+        try:
+            shell.status = yield from shell._run(tree, shell.io)  # pylint: disable=protected-access
+        except ShellExit as done:
+            return done.code
+
+
+def container_stdin_program(proc):
+    """The main program of a container with `stdin: true` whose command is a shell reading stdin
+    (`kubectl run -i ... -- sh`): it waits for what `kubectl attach` sends. None for other containers."""
+    container = proc.container
+    if not container.get("stdin") or not reads_script_from_stdin(proc.argv):
+        return None
+    flavor = SHELL_NAMES.get(posixpath.basename(proc.argv[0])) or proc.profile.shell or "dash"
+    run = proc.run
+    holder = {}
+    stdin = LineInput(bool(container.get("tty")), lambda text: run.emit(text), lambda: _wake_main(run, holder))
+    run.stdin = stdin
+    return _waiting_forever(line_shell(proc, flavor, proc.argv[0], stdin, prompt=bool(container.get("tty"))),
+                            holder)
+
+
+def _waiting_forever(gen, holder):
+    """Adapt a generator yielding INPUT to a container's scheduler: waiting for input is waiting forever
+    until `_wake_main` reschedules it."""
+    value = None
+    while True:
+        try:
+            delay = gen.send(value)
+        except StopIteration as stop:
+            return stop.value
+        holder["waiting"] = delay == INPUT
+        value = yield (math.inf if delay == INPUT else delay)
+
+
+def _wake_main(run, holder):
+    if holder.get("waiting") and run.main is not None and not run.finished:
+        holder["waiting"] = False
+        run.wake(run.main, run.runtime.clock.now())
+
+
 class ExecProcess(Process):
     """A process started by exec in a running container: its output goes to the session."""
 
@@ -145,49 +266,31 @@ class ExecSession(_Session):
         self.argv = argv
         self.wants_stdin = stdin
         self.stdin = bytearray()
-        self.stdin_open = stdin
         self.proc = ExecProcess(self, run, argv)
         self.gen = None
         self.wake = self.proc.vt
         self.waiting_input = False
-        self.line = ""
-        self.lines = []
+        self.input = LineInput(tty, lambda text: self.emit(text), self._wake_for_input)
+        self.line_mode = False
+        if not stdin:
+            self.input.close()
 
     def describe(self):
         return "[%s]" % " ".join(self.argv)
 
     # -- input
     def feed(self, data):
-        if not self.tty:
+        if self.line_mode or self.tty:
+            self.input.feed(data)
+        else:
             self.stdin.extend(data)
-            return
-        for char in to_text(data):
-            if char in "\r\n":
-                self._echo(b"\r\n")
-                self.lines.append(self.line + "\n")
-                self.line = ""
-            elif char in "\x7f\b":
-                if self.line:
-                    self.line = self.line[:-1]
-                    self._echo(b"\b \b")
-            elif char == "\x03":
-                self._echo(b"^C\r\n")
-                self.line = ""
-                self.lines.append("\n")
-            elif char == "\x04":
-                if not self.line:
-                    self.stdin_open = False
-            else:
-                self.line += char
-                self._echo(to_bytes(char))
-        self._wake_for_input()
-
-    def _echo(self, data):
-        self.emit(to_text(data))
 
     def close_stdin(self):
-        self.stdin_open = False
-        self._wake_for_input()
+        self.input.close()
+
+    @property
+    def stdin_open(self):
+        return self.input.open
 
     def _wake_for_input(self):
         if self.waiting_input:
@@ -204,8 +307,10 @@ class ExecSession(_Session):
         io = IO(stdin_text, proc.stdout(), proc.stderr())
         if name in SHELL_NAMES and (profile.shell or not profile.known):
             flavor = SHELL_NAMES.get(name) or profile.shell or "dash"
-            if self.tty and self.wants_stdin and (len(argv) == 1 or argv[1:] in (["-i"], ["-l"], ["-il"])):
-                return self._interactive(flavor, argv[0])
+            if self.wants_stdin and reads_script_from_stdin(argv):
+                self.line_mode = True
+                self.input.feed(bytes(self.stdin))
+                return line_shell(proc, flavor, argv[0], self.input, prompt=self.tty)
             from .runtime import run_shell_argv  # pylint: disable=import-outside-toplevel
             return run_shell_argv(proc, argv, io)
         if is_builtin(name) and name not in ("cd", "exit", "export", "set", "eval", ".") or \
@@ -225,37 +330,13 @@ class ExecSession(_Session):
             status = done.code
         return status
 
-    def _interactive(self, flavor, argv0):
-        proc = self.proc
-        shell = Shell(proc, flavor, argv0, (), proc.env, proc.cwd, IO("", proc.stdout(), proc.stderr()))
-        prompt = "# " if flavor != "bash" else "root@%s:%s# " % (proc.hostname, proc.cwd)
-        while True:
-            self.emit(prompt)
-            while not self.lines:
-                if not self.stdin_open:
-                    self.emit("\n" if flavor != "bash" else "exit\n")
-                    return shell.status
-                yield INPUT
-            line = self.lines.pop(0)
-            try:
-                tree = parse(line)
-            except ShellSyntaxError as exc:
-                shell.error(shell.io, exc.message)
-                shell.status = 2
-                continue
-            try:
-                shell.status = yield from shell._run(tree, shell.io)  # pylint: disable=protected-access
-            except ShellExit as done:
-                return done.code
-            except Exception:  # pylint: disable=broad-except
-                shell.status = 1
-
     def step(self):
         """Run up to now; the exit code once the command has ended, else None."""
         if self.code is not None or self.failure:
             return self.code if self.code is not None else 1
         if self.gen is None:
-            if self.wants_stdin and self.stdin_open and not self.tty:
+            if self.wants_stdin and self.stdin_open and not self.tty and not \
+                    reads_script_from_stdin(self.argv):
                 return None                 # the command gets its whole input, as a pipe would give it
             self.gen = self._program()
             if self.gen is None:
@@ -282,7 +363,7 @@ class ExecSession(_Session):
                     self.code = 2
                     break
                 if delay == INPUT:
-                    if self.lines or not self.stdin_open:
+                    if self.input.lines or not self.input.open:
                         continue
                     self.waiting_input = True
                     break
@@ -300,15 +381,31 @@ class ExecSession(_Session):
 
 
 class AttachSession(_Session):
-    """`kubectl attach`: the main process's output from now on, until the container exits."""
+    """`kubectl attach`: the main process's output from now on, until it exits; what is typed goes to its
+    standard input when the container has `stdin: true` (closed after the first session with `stdinOnce`)."""
 
     def __init__(self, runtime, run, tty):
         super().__init__(runtime, run, tty)
         self.last = run.output[-1] if run.output else None
 
+    def feed(self, data):
+        stdin = getattr(self.run, "stdin", None)
+        if stdin is not None and stdin.open:
+            with self.runtime.lock:
+                stdin.feed(data)
+
+    def close_stdin(self):
+        stdin = getattr(self.run, "stdin", None)
+        if stdin is not None and self.run.container.get("stdinOnce"):
+            with self.runtime.lock:
+                stdin.close()
+
     def step(self):
         run = self.run
+        was_finished = run.finished
         run.advance(self.runtime.clock.now())
+        if run.finished and not was_finished:
+            self.runtime.notify(run)           # the kubelet looks at the pod again (as after an HTTP /exit)
         with self.runtime.lock:
             chunks = list(run.output)
         start = 0
