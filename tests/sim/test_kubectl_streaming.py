@@ -148,7 +148,7 @@ def test_nvidia_smi_in_a_gpu_pod_lists_its_own_gpus(kc):
     done = run(kc, "exec", "-n", NS, "cuda", "--", "nvidia-smi", "-L")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.decode().splitlines()
-    assert len(lines) == 2 and all(re.match(r"GPU \d: NVIDIA H100 80GB HBM3 \(UUID: GPU-[0-9a-f-]+\)$", l) for l in lines)
+    assert len(lines) == 2 and all(re.match(r"GPU \d: NVIDIA H100 80GB HBM3 \(UUID: GPU-[0-9a-f-]+\)$", line) for line in lines)
     # the GPUs the DCGM exporter of the pod's node attributes to this pod (the device plugin's allocation)
     node = run(kc, "get", "pod", "-n", NS, "cuda", "-o", "jsonpath={.spec.nodeName}").stdout.decode()
     exporter = _exporter_on(kc, node)
@@ -374,6 +374,7 @@ def test_logs_follow_streams_until_the_container_ends(kc):
     assert done.stdout.decode().splitlines() == ["line %d" % i for i in range(1, 9)], (snapshot, done.stdout)
     # 40 simulated seconds (2 s at the scenario's speed): when kubectl started, the lines were not all there
     assert len(snapshot) < 8
+
 
 def test_forbidden_without_the_subresource_right(kc):
     kc("apply", "-f", "-", stdin=EXEC_ONLY_ROLE % {"ns": NS})

@@ -163,7 +163,7 @@ def container_stdin_program(proc):
     flavor = SHELL_NAMES.get(posixpath.basename(proc.argv[0])) or proc.profile.shell or "dash"
     run = proc.run
     holder = {}
-    stdin = LineInput(bool(container.get("tty")), lambda text: run.emit(text), lambda: _wake_main(run, holder))
+    stdin = LineInput(bool(container.get("tty")), run.emit, lambda: _wake_main(run, holder))
     run.stdin = stdin
     return _waiting_forever(line_shell(proc, flavor, proc.argv[0], stdin, prompt=bool(container.get("tty"))),
                             holder)
@@ -250,7 +250,7 @@ class _Session(object):
         if not self.code:
             return {"metadata": {}, "status": "Success"}
         return {"metadata": {}, "status": "Failure",
-                "message": "command terminated with non-zero exit code: error executing command %s, exit code %d"
+                "message": "command terminated with non-zero exit code: error executing command %s, exit code %s"
                            % (self.describe(), self.code),
                 "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": str(self.code)}]}}
 
@@ -270,7 +270,7 @@ class ExecSession(_Session):
         self.gen = None
         self.wake = self.proc.vt
         self.waiting_input = False
-        self.input = LineInput(tty, lambda text: self.emit(text), self._wake_for_input)
+        self.input = LineInput(tty, self.emit, self._wake_for_input)
         self.line_mode = False
         if not stdin:
             self.input.close()
@@ -357,8 +357,8 @@ class ExecSession(_Session):
                     break
                 except Exception as exc:  # pylint: disable=broad-except
                     # a bug in a simulated command: reported like a crashed program, never a dropped stream
-                    self.runtime.log("exec in %s/%s: %r" % (self.run.pod["metadata"]["namespace"],
-                                                           self.run.pod["metadata"]["name"], exc))
+                    meta = self.run.pod["metadata"]
+                    self.runtime.log("exec in %s/%s: %r" % (meta["namespace"], meta["name"], exc))
                     self.emit("panic: %s\n" % exc, "stderr")
                     self.code = 2
                     break

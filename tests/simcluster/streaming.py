@@ -147,9 +147,7 @@ def _pump(server, link, handler):
     try:
         while not server.stopping.is_set():
             pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
-            if not pending:
-                readable = select.select([sock], [], [], POLL_SECONDS)[0]
-            if pending or readable:
+            if pending or select.select([sock], [], [], POLL_SECONDS)[0]:
                 try:
                     data = sock.recv(65536)
                 except (ssl.SSLWantReadError, socket.timeout):
@@ -183,7 +181,7 @@ class RawLink(object):
     def __init__(self, sock):
         self.sock = sock
         self.closed = False
-        self.receiver = None
+        self.receiver = _ignore
 
     def feed(self, data):
         self.receiver(data)
@@ -201,7 +199,7 @@ class WebSocketLink(object):
     def __init__(self, sock):
         self.sock = sock
         self.closed = False
-        self.receiver = None      # receiver(payload bytes) for each complete data message
+        self.receiver = _ignore   # receiver(payload bytes) for each complete data message
         self._buf = bytearray()
         self._parts = []
 
@@ -290,6 +288,10 @@ class WebSocketLink(object):
                         break
                 except (OSError, ValueError):
                     break
+
+
+def _ignore(data):
+    del data
 
 
 def _unmask(payload, mask):
