@@ -171,6 +171,19 @@ def test_exec_reads_stdin_until_the_client_closes_it(kc, env):
     assert counted.stdout.strip() == b"5000"
 
 
+def test_python_client_exec_over_websocket_v4(sim, kc):
+    """The kubernetes Python client (kubernetes.core's k8s_exec uses it) negotiates v4.channel.k8s.io."""
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+    del kc
+    core = client.CoreV1Api(config.new_client_from_config(sim.kubeconfig))
+    resp = stream(core.connect_get_namespaced_pod_exec, "shell", NS, container="main",
+                  command=["sh", "-c", "echo $GREETING; echo bad >&2; exit 6"], stderr=True, stdin=False, stdout=True,
+                  tty=False, _preload_content=False)
+    resp.run_forever(timeout=20)
+    assert (resp.read_stdout(), resp.read_stderr(), resp.returncode) == ("hello-from-env\n", "bad\n", 6)
+
+
 def _pty_session(kc, args, keys, wait=8.0):
     """Run kubectl on a pseudo-terminal (so -t gets a TTY), type `keys` one chunk at a time."""
     pid, fd = pty.fork()
