@@ -28,6 +28,8 @@ from .runtime_shell import IO, Output, Shell, ShellExit, is_builtin, parse, Shel
 from .runtime_tar import to_bytes, to_text
 
 INPUT = "input"            # yielded by the interactive shell: wait for the next typed line
+POLL_SECONDS = 0.03        # the shortest wait of a session's connection loop
+IDLE_SECONDS = 0.5         # the longest
 _BUSY_STEPS = 100000
 
 
@@ -374,6 +376,15 @@ class ExecSession(_Session):
                 self.wake = self.proc.vt + delay
         return self.code
 
+    def idle_seconds(self):
+        """Real seconds until the command next has something to do (input wakes the connection anyway)."""
+        if self.code is not None or self.failure:
+            return 0.0
+        if self.gen is None or self.waiting_input or self.wake == math.inf:
+            return IDLE_SECONDS
+        delay = self.runtime.clock.real_seconds(self.wake - self.runtime.clock.now())
+        return min(max(delay, POLL_SECONDS), IDLE_SECONDS)
+
     def cancel(self):
         if self.gen is not None and self.code is None:
             self.gen.close()
@@ -422,6 +433,10 @@ class AttachSession(_Session):
         if run.finished or current is None:
             self.code = 0
         return self.code
+
+    @staticmethod
+    def idle_seconds():
+        return 3 * POLL_SECONDS         # the container prints on its own schedule
 
     def cancel(self):
         self.code = 0 if self.code is None else self.code

@@ -40,7 +40,8 @@ PORTFORWARD_PROTOCOL = "portforward.k8s.io"
 TUNNEL_PREFIX = "SPDY/3.1+"
 CHANNELS = {"stdin": 0, "stdout": 1, "stderr": 2, "error": 3, "resize": 4}
 CLOSE_CHANNEL = 255
-POLL_SECONDS = 0.03
+POLL_SECONDS = 0.03      # how often a running exec or an attach looks at its process
+IDLE_SECONDS = 0.5       # how long a connection waiting only for its client sleeps (shutdown is noticed)
 
 # the SPDY/3 header compression dictionary (SPDY protocol draft 3, section 2.6.10.1): length-prefixed
 # names followed by a run of common values
@@ -147,7 +148,7 @@ def _pump(server, link, handler):
     try:
         while not server.stopping.is_set():
             pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
-            if pending or select.select([sock], [], [], POLL_SECONDS)[0]:
+            if pending or select.select([sock], [], [], handler.idle_seconds())[0]:
                 try:
                     data = sock.recv(65536)
                 except (ssl.SSLWantReadError, socket.timeout):
@@ -536,6 +537,11 @@ class ExecHandler(object):
     def client_gone(self):
         self.session.cancel()
 
+    def idle_seconds(self):
+        """How long the loop may wait for the client before the session needs a look (what the client
+        sends wakes it at once)."""
+        return self.session.idle_seconds() if self.link is None or self._ready(self.link) else POLL_SECONDS
+
 
 # ----------------------------------------------------------------------------------------- portforward
 
@@ -632,6 +638,10 @@ class PortForward(object):
 
     def client_gone(self):
         self.done = True
+
+    @staticmethod
+    def idle_seconds():
+        return IDLE_SECONDS          # everything here happens when the client sends something
 
 
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 301: "Moved Permanently", 302: "Found",
