@@ -336,6 +336,29 @@ def test_port_forward_to_the_dcgm_exporter_serves_the_proxy_metrics(kc):
     assert status == 200 and _series(text) == _series(_pod_metrics(kc, _exporter_on(kc, node)))
 
 
+def test_python_client_port_forward_over_the_websocket_channel_protocol(sim, kc):
+    """kubernetes.stream.portforward speaks the kubelet's channel protocol (v4.channel.k8s.io)."""
+    from kubernetes import client, config
+    from kubernetes.stream import portforward
+    del kc
+    core = client.CoreV1Api(config.new_client_from_config(sim.kubeconfig))
+    forward = portforward(core.connect_get_namespaced_pod_portforward, "web", NS, ports="8080")
+    try:
+        sock = forward.socket(8080)
+        sock.setblocking(True)
+        sock.sendall(b"GET /hostname HTTP/1.1\r\nHost: web\r\n\r\n")
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nweb")
+        assert forward.error(8080) is None
+    finally:
+        forward.close()
+
+
 def test_port_forward_to_a_closed_port_reports_connection_refused(kc):
     forward = PortForward(kc, "pod/web", 9999)
     try:

@@ -79,7 +79,7 @@ def serve(server, req, ctx):
     kind = ctx.subresource
     if kind == "portforward":
         handler = PortForward(server, pod)
-        offered = [TUNNEL_PREFIX + PORTFORWARD_PROTOCOL]
+        offered = [TUNNEL_PREFIX + PORTFORWARD_PROTOCOL, "v4.channel.k8s.io"]
         spdy_offered = [PORTFORWARD_PROTOCOL]
     else:
         handler = _exec_handler(server, pod, ctx, kind)
@@ -94,10 +94,16 @@ def serve(server, req, ctx):
             raise ApiError.bad_request("unable to upgrade: no supported WebSocket subprotocol among %s (supported: %s)"
                                        % (", ".join(wanted) or "none", ", ".join(offered)))
         accept = base64.b64encode(hashlib.sha1((key.strip() + WS_GUID).encode()).digest()).decode()
+        if kind == "portforward" and chosen == "v4.channel.k8s.io":
+            ports = [p for value in ctx.query.get("ports") or () for p in value.split(",") if p]
+            if not ports or not all(p.isdigit() and 0 < int(p) < 65536 for p in ports):
+                raise ApiError.bad_request("query parameter \"ports\" is required: a list of ports between 1 and 65535")
         _switch(req, [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept),
                       ("Sec-WebSocket-Protocol", chosen)])
         link = WebSocketLink(req.connection)
-        if kind == "portforward":
+        if kind == "portforward" and chosen == "v4.channel.k8s.io":
+            link = PortChannelLink(link, handler, ports)
+        elif kind == "portforward":
             link = SpdySession(link, handler)
         else:
             link = ChannelLink(link, handler)
@@ -339,6 +345,56 @@ class ChannelLink(object):
 
     def ready(self):
         return True
+
+    def finish(self):
+        self.ws.finish()
+
+
+class PortChannelLink(object):
+    """The WebSocket port-forward protocol of the kubelet (what the Python client speaks): port i has data
+    channel 2i and error channel 2i+1; each channel's first message carries the port (uint16, little
+    endian). One connection per port; the session ends when every port's connection has ended."""
+
+    def __init__(self, ws, handler, ports):
+        self.ws = ws
+        self.sock = ws.sock
+        self.handler = handler
+        self.streams = {}
+        self.local_closed = set()
+        ws.receiver = self._message
+        handler.attach(self)
+        for index, port in enumerate(ports):
+            for channel in (2 * index, 2 * index + 1):
+                ws.send(bytes([channel]) + struct.pack("<H", int(port)))
+            # the same events a SPDY session gives: an error stream and a data stream per connection
+            handler.stream_opened(2 * index + 1, {"streamtype": "error", "port": port, "requestid": str(index)})
+            handler.stream_opened(2 * index, {"streamtype": "data", "port": port, "requestid": str(index)})
+        self.open_data = {2 * index for index in range(len(ports))}
+
+    @property
+    def closed(self):
+        return self.ws.closed
+
+    def feed(self, data):
+        self.ws.feed(data)
+
+    def _message(self, message):
+        if message and message[0] in self.open_data:
+            self.handler.stream_data(message[0], message[1:])
+
+    def send_data(self, sid, data, fin=False):
+        if sid in self.local_closed:
+            return
+        if data:
+            self.ws.send(bytes([sid]) + data)
+        if fin:
+            self.close(sid)
+
+    def close(self, sid):
+        self.local_closed.add(sid)
+        self.open_data.discard(sid)
+        if not self.open_data:
+            self.handler.client_gone()        # every forwarded connection has ended: so does the session
 
     def finish(self):
         self.ws.finish()
