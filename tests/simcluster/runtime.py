@@ -561,6 +561,15 @@ class ContainerRun(object):
             if not self.finished:
                 self.vt = max(self.vt, min(now, self.next_wake() or now))
 
+    def wake(self, job, when):
+        """Reschedule `job` (waiting forever, e.g. for input) to run at `when`."""
+        with self.runtime.lock:
+            if job.done or self.finished:
+                return
+            job.wake = when
+            self._jobs = [(job.wake if entry[2] is job else entry[0], entry[1], entry[2]) for entry in self._jobs]
+            heapq.heapify(self._jobs)
+
     def _job_done(self, job, status):
         job.done = True
         job.status = int(status or 0)
@@ -775,6 +784,10 @@ class Runtime(object):
         return bool(proc.profile.entrypoint) and arg0 == proc.profile.entrypoint[0]
 
     def _shell_program(self, proc):
+        from . import runtime_exec  # pylint: disable=import-outside-toplevel
+        waiting = runtime_exec.container_stdin_program(proc)       # `stdin: true`: reads what attach sends
+        if waiting is not None:
+            return (yield from waiting)
         status = yield from run_shell_argv(proc, proc.argv, IO("", proc.stdout(), proc.stderr()))
         return status
 

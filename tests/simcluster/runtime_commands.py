@@ -16,6 +16,7 @@ import re
 import urllib.parse
 
 from .runtime_shell import IO, printf_format
+from . import runtime_tar
 
 
 def _busybox(ctx):
@@ -197,7 +198,7 @@ def cmd_wc(ctx, argv):
         if text is None:
             status = 1
             continue
-        counts = {"l": text.count("\n"), "w": len(text.split()), "c": len(text.encode()), "m": len(text)}
+        counts = {"l": text.count("\n"), "w": len(text.split()), "c": len(text.encode("utf-8", "surrogateescape")), "m": len(text)}
         rows.append(([counts[w] for w in wanted], None if name == "-" else name))
     for values, name in rows:
         if len(values) == 1 and name is None:
@@ -1247,3 +1248,4 @@ def register_all(runtime):
     runtime.register_command("true", lambda ctx, argv: 0, tool="core")
     runtime.register_command("false", lambda ctx, argv: 1, tool="core")
     runtime.register_command("test", lambda ctx, argv: ctx.shell.execute(argv, ctx.io), tool="core")
+    runtime_tar.register(runtime)

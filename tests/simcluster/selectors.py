@@ -99,6 +99,7 @@ def _predicate(reqs):
                 return False
         return True
 
+    match.reqs = reqs          # the store answers "In" requirements from its label index
     return match
 
 

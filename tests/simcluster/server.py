@@ -40,6 +40,7 @@ PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json", "a
 ALIAS_FIELDS = {"regarding.": "involvedObject.", "reportingController": "reportingComponent"}
 SERIALIZE_CACHE_LIMIT = 250000
 _QUIET_PATHS = ("/healthz", "/readyz", "/livez")
+STREAMING_SUBRESOURCES = ("exec", "attach", "portforward")
 
 
 def dumps(obj):
@@ -839,6 +840,8 @@ def _subresources_of(rtype, version):
 
 
 def _verb(method, name, subresource, ctx):
+    if subresource in STREAMING_SUBRESOURCES:
+        return "create"     # also for the WebSocket GET: the authorizer checks create (kube-apiserver does)
     if method in ("GET", "HEAD"):
         if ctx.q("watch") in ("true", "1"):
             return "watch"

@@ -111,6 +111,9 @@ class Event(object):
         self.old = old
 
 
+LABEL_INDEX_MIN_OBJECTS = 2000      # smaller types are scanned: an index would cost more than it saves
+
+
 def _key(obj):
     meta = obj["metadata"]
     return (meta.get("namespace") or "", meta["name"])
@@ -145,6 +148,7 @@ class Store(object):
         self._data = {}            # (group, resource) -> {namespace: {name: obj}}
         self._sorted = {}          # (group, resource) -> sorted [(ns, name)] or None when stale
         self._index = {}           # (group, resource, field path) -> {value: set((ns, name))}
+        self._label_index = {}     # (group, resource, label key) -> {value: set((ns, name))}, built on demand
         self.rv = 1
         self.history = []          # [Event], ascending rv
         self.history_limit = history_limit
@@ -176,6 +180,8 @@ class Store(object):
             self._sorted.pop(gr, None)
             for k in [k for k in self._index if k[:2] == gr]:
                 del self._index[k]
+            for k in [k for k in self._label_index if k[:2] == gr]:
+                del self._label_index[k]
             if rtype:
                 for fn in list(self._type_listeners):
                     fn("unregistered", rtype)
@@ -238,6 +244,16 @@ class Store(object):
             if old is not None:
                 idx.get(_field(old, path), set()).discard(key)
             idx.setdefault(_field(obj, path), set()).add(key)
+        for (g, r, label), idx in self._label_index.items():
+            if (g, r) != gr:
+                continue
+            if old is not None:
+                value = (old["metadata"].get("labels") or {}).get(label)
+                if value is not None:
+                    idx.get(value, set()).discard(key)
+            value = (obj["metadata"].get("labels") or {}).get(label)
+            if value is not None:
+                idx.setdefault(value, set()).add(key)
 
     def _remove(self, gr, obj):
         key = _key(obj)
@@ -249,6 +265,10 @@ class Store(object):
         for (g, r, path), idx in self._index.items():
             if (g, r) == gr:
                 idx.get(_field(obj, path), set()).discard(key)
+        for (g, r, label), idx in self._label_index.items():
+            value = (obj["metadata"].get("labels") or {}).get(label)
+            if (g, r) == gr and value is not None:
+                idx.get(value, set()).discard(key)
 
     # ----------------------------------------------------------------------------- reads
     def get(self, gr, namespace, name, copy_=True):
@@ -286,7 +306,7 @@ class Store(object):
                                         "between the time the first chunk was returned and now may show up in "
                                         "the list.")
                 list_rv = token_rv
-            keys = self._candidate_keys(gr, namespace, field)
+            keys = self._candidate_keys(gr, namespace, field, label)
             if start is not None:
                 keys = keys[bisect.bisect_right(keys, start):]
             out = []
@@ -313,18 +333,51 @@ class Store(object):
                     remaining = len(keys) - scanned
             return out, list_rv, token, remaining
 
-    def _candidate_keys(self, gr, namespace, field):
+    def _candidate_keys(self, gr, namespace, field, label=None):
         terms = getattr(field, "terms", None) or []
         for path, negate, value in terms:
             idx = self._index.get(gr + (path,))
             if idx is not None and not negate:
                 keys = sorted(idx.get(value, ()))
                 return [k for k in keys if namespace is None or k[0] == namespace]
+        hits = self._label_hits(gr, label)
+        if hits is not None:
+            return sorted(k for k in hits if namespace is None or k[0] == namespace)
         if namespace is not None:
             return sorted((namespace, n) for n in self._data[gr].get(namespace, {}))
         if self._sorted.get(gr) is None:
             self._sorted[gr] = sorted((ns, n) for ns, m in self._data[gr].items() for n in m)
         return self._sorted[gr]
+
+    def _label_hits(self, gr, label):
+        """Keys that can match the "In" requirements (a=b, a in (b,c)) of a label predicate, from a per-key
+        index built the first time a large type is selected on that key; None when no index applies (then
+        the caller scans). The smallest candidate set wins; the predicate still checks every requirement."""
+        best = None
+        for key, op, values in getattr(label, "reqs", None) or ():
+            if op != "In":
+                continue
+            idx = self._label_index.get(gr + (key,))
+            if idx is None:
+                if sum(len(m) for m in self._data[gr].values()) < LABEL_INDEX_MIN_OBJECTS:
+                    return None
+                idx = self._build_label_index(gr, key)
+            hits = set()
+            for value in values:
+                hits.update(idx.get(value, ()))
+            if best is None or len(hits) < len(best):
+                best = hits
+        return best
+
+    def _build_label_index(self, gr, label):
+        idx = {}
+        data = self._data[gr]
+        for key in self._candidate_keys(gr, None, None):      # shares the key tuples of the sorted cache
+            value = (data[key[0]][key[1]]["metadata"].get("labels") or {}).get(label)
+            if value is not None:
+                idx.setdefault(value, set()).add(key)
+        self._label_index[gr + (label,)] = idx
+        return idx
 
     def count(self, gr, namespace=None):
         with self.lock:

@@ -10,6 +10,7 @@ import copy
 import json
 import time
 
+from . import streaming
 from .errors import ApiError
 from .patch import TypeInfo, apply_patch
 from .routing import RouteError, pod_ready, resolve_service
@@ -18,7 +19,8 @@ from .selectors import label_selector_predicate, selector_to_string
 
 def serve(server, req, ctx):
     handler = {"status": _status, "scale": _scale, "log": _log, "proxy": _proxy, "binding": _binding,
-               "eviction": _eviction, "token": _token, "finalize": _finalize}.get(ctx.subresource)
+               "eviction": _eviction, "token": _token, "finalize": _finalize, "exec": streaming.serve,
+               "attach": streaming.serve, "portforward": streaming.serve}.get(ctx.subresource)
     if handler is None:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
     return handler(server, req, ctx)
@@ -187,19 +189,26 @@ def _log(server, req, ctx):
         if limit:
             data = data[:int(limit)]
         return req.send_body(200, data, "text/plain")
+    # what was sent and what the follow loop compares against come from one read, so no line printed in
+    # between is lost
+    full = server.sim.runtime.logs(ctx.namespace, ctx.name, container) or ""
+    if tail is not None:
+        lines = full.splitlines(True)
+        text = "".join(lines[-tail:]) if tail > 0 else ""
+    else:
+        text = full
     req.start_chunked(200, "text/plain")
     try:
-        _follow(server, req, ctx, container, text, since)
+        _follow(server, req, ctx, container, text, since, full)
         req.end_chunked()
     except OSError:
         req.close_connection = True
 
 
-def _follow(server, req, ctx, container, text, since):
+def _follow(server, req, ctx, container, text, since, sent):
     """Stream what the container prints until it ends (or the pod goes, or the server stops)."""
     del since
     req.write_chunk(text.encode())
-    sent = server.sim.runtime.logs(ctx.namespace, ctx.name, container) or ""
     deadline = time.monotonic() + float(server.sim.settings["api"]["watchTimeoutSeconds"])
     while not server.stopping.is_set() and time.monotonic() < deadline:
         pod = server.store.try_get(ctx.gr, ctx.namespace, ctx.name)

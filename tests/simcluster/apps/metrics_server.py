@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import parse_qs
 
 from .. import quantity
+from ..selectors import parse_label_selector
 
 IMAGE_PATTERN = "*/metrics-server/metrics-server"
 GV = "metrics.k8s.io/v1beta1"
@@ -87,8 +89,11 @@ class MetricsServer(object):
             return _json(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GV, "resources": [
                 {"name": "nodes", "singularName": "", "namespaced": False, "kind": "NodeMetrics", "verbs": ["get", "list"]},
                 {"name": "pods", "singularName": "", "namespaced": True, "kind": "PodMetrics", "verbs": ["get", "list"]}]})
+        label = (parse_qs(getattr(req, "query", "") or "").get("labelSelector") or [""])[0]
+        selects = parse_label_selector(label) if label else (lambda labels: True)
         if path == PREFIX + "/nodes":
-            items = [self.node_metrics(n) for n in self.sim.store.list(("", "nodes"))[0]]
+            items = [self.node_metrics(n) for n in self.sim.store.list(("", "nodes"))[0]
+                     if selects(n["metadata"].get("labels") or {})]
             return _json(200, {"kind": "NodeMetricsList", "apiVersion": GV, "metadata": {}, "items": items})
         match = re.match(r"^%s/nodes/([^/]+)$" % re.escape(PREFIX), path)
         if match:
@@ -104,7 +109,7 @@ class MetricsServer(object):
                 found = [p for p in pods if p["metadata"]["name"] == name]
                 return _json(200, self.pod_metrics(found[0])) if found else _not_found("pods", name)
             return _json(200, {"kind": "PodMetricsList", "apiVersion": GV, "metadata": {},
-                               "items": [self.pod_metrics(p) for p in pods]})
+                               "items": [self.pod_metrics(p) for p in pods if selects(p["metadata"].get("labels") or {})]})
         return _not_found("", "")
 
 
