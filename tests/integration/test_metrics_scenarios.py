@@ -87,7 +87,10 @@ def test_real_prometheus_scrapes_every_dcgm_exporter_pod(clusters):
     sim = clusters("ai-stack")
     exporters = sorted(p["metadata"]["name"] for p in sim.store.list(("", "pods"), namespace="gpu-operator")[0]
                        if p["metadata"]["name"].startswith("nvidia-dcgm-exporter"))
-    assert len(exporters) == 2           # one per GPU node of the scenario
+    gpu_nodes = [n for n in sim.store.list(("", "nodes"))[0]
+                 if (n["metadata"].get("labels") or {}).get("nvidia.com/gpu.present") == "true"]
+    # one exporter per GPU node: the two of the GPU pool and the autoscaled group's minimum of one
+    assert len(gpu_nodes) == 3 and len(exporters) == len(gpu_nodes)
 
     def all_up():
         found = [r for r in query(sim, 'up{job="nvidia-dcgm-exporter"}') if r["value"][1] == "1"]
@@ -97,9 +100,9 @@ def test_real_prometheus_scrapes_every_dcgm_exporter_pod(clusters):
     # the operator's relabelings: namespace/service/endpoint labels, jobLabel=app
     assert {(r["metric"]["namespace"], r["metric"]["service"], r["metric"]["endpoint"]) for r in up} == {
         ("gpu-operator", "nvidia-dcgm-exporter", "gpu-metrics")}
-    # 8 GPUs per node, one GPU_UTIL series each, stored by Prometheus
+    # one GPU_UTIL series per GPU (8 per node of the GPU pool, fewer on the autoscaled group's), stored by Prometheus
     count = query(sim, 'count(DCGM_FI_DEV_GPU_UTIL{job="nvidia-dcgm-exporter"})')
-    assert count[0]["value"][1] == "16"
+    assert count[0]["value"][1] == str(sum(int(n["metadata"]["labels"]["nvidia.com/gpu.count"]) for n in gpu_nodes))
     # the running binary is Debian's 2.42 (the real server, not a stand-in)
     info = api_get(sim, PROM_SVC + "/api/v1/status/buildinfo")
     assert info["data"]["version"].startswith("2.42")

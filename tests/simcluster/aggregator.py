@@ -104,6 +104,14 @@ class Aggregator(object):
 
     def proxy(self, req, user, group, version, path, raw_query):
         apiservice = self._lookup(group, version)
+        available = next((c for c in (apiservice.get("status") or {}).get("conditions") or []
+                          if c.get("type") == "Available"), {})
+        if available.get("status") == "False":
+            # kube-aggregator's proxy handler: `if !handlingInfo.serviceAvailable { proxyError(w, req,
+            # "service unavailable", http.StatusServiceUnavailable) }`, a plain-text 503 while the availability
+            # controller finds the backend failing (a scenario's APIService without status is taken as checked)
+            req.send_body(503, b"service unavailable\n", "text/plain; charset=utf-8")
+            return
         headers = {k: v for k, v in req.headers.items() if k.lower() not in ("authorization", "host")}
         headers["X-Remote-User"] = user["username"]
         headers["X-Remote-Group"] = ",".join(user["groups"])
