@@ -26,6 +26,9 @@ EXPECTED = {
     "no-custom-metrics": (IMPLEMENTED, PARTIAL),
     "adapter-no-accelerator-rules": (IMPLEMENTED, PARTIAL),
 }
+# The load must outlast a few of Prometheus' scrape and evaluation rounds, which run in real time (at least 5 s
+# apart, tests/simcluster/apps/prometheus_server.py): 600 simulated seconds are 15 s at the tests' speed 40.
+AUTOSCALING_ARGS = {"load_seconds": 600}
 # scenario -> (pod_autoscaling active, pod_autoscaling passive)
 AUTOSCALING = {
     "ai-stack": (IMPLEMENTED, PARTIAL),
@@ -143,7 +146,7 @@ def test_ai_service_metrics_verdicts(clusters, scenario):
 def test_pod_autoscaling_verdicts(clusters, scenario):
     sim = clusters(scenario)
     for mode, want in zip(("active", "passive"), AUTOSCALING[scenario]):
-        out = run_module("pod_autoscaling", dict(FAST, kubeconfig=sim.kubeconfig, mode=mode, wait_sleep=0.5))
+        out = run_module("pod_autoscaling", dict(FAST, kubeconfig=sim.kubeconfig, mode=mode, wait_sleep=0.5, **AUTOSCALING_ARGS))
         assert not out.get("failed"), out.get("msg")
         result = out["result"]
         assert (mode, result["status"]) == (mode, want), result["notes"]
@@ -229,11 +232,17 @@ def test_accelerator_metrics_needs_the_platform_prometheus_to_store_the_series(c
 
 def test_check_mode_creates_nothing(clusters):
     sim = clusters("ai-stack")
-    before = sim.store.list(("monitoring.coreos.com", "servicemonitors"))[0]
-    out = run_module("ai_service_metrics", dict(FAST, kubeconfig=sim.kubeconfig), check_mode=True)
-    assert out["result"]["mode"] == "passive"
-    assert sim.store.list(("monitoring.coreos.com", "servicemonitors"))[0] == before
-    assert probe_namespaces(sim) == []
+    rv = sim.store.rv
+    for module in ("ai_service_metrics", "pod_autoscaling"):
+        before = [sim.store.list(gr)[0] for gr in (("monitoring.coreos.com", "servicemonitors"), ("autoscaling", "horizontalpodautoscalers"),
+                                                   ("apps", "deployments"))]
+        out = run_module(module, dict(FAST, kubeconfig=sim.kubeconfig), check_mode=True)
+        assert out["result"]["mode"] == "passive" and out["result"]["status"] == PARTIAL
+        assert [sim.store.list(gr)[0] for gr in (("monitoring.coreos.com", "servicemonitors"),
+                                                 ("autoscaling", "horizontalpodautoscalers"), ("apps", "deployments"))] == before
+        assert probe_namespaces(sim) == []
+    # nothing the checks wrote: no namespace was ever created since (the store's history has no such event)
+    assert not [e for e in sim.store.events_since(rv) if e.gr == ("", "namespaces") and e.type == "ADDED"]
 
 
 def test_prometheus_process_stops_with_the_cluster(tmp_path):
@@ -270,7 +279,8 @@ def test_rbac_roles_are_enough(clusters):
                 "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
-        out = run_module(module, dict(FAST, kubeconfig=sim.kubeconfig_for(user), mode=mode, wait_sleep=0.5))
+        extra = AUTOSCALING_ARGS if module == "pod_autoscaling" else {}
+        out = run_module(module, dict(FAST, kubeconfig=sim.kubeconfig_for(user), mode=mode, wait_sleep=0.5, **extra))
         assert not out.get("failed"), out.get("msg")
         assert out["result"]["status"] == want, out["result"]["notes"]
         if module == "accelerator_metrics":

@@ -72,6 +72,27 @@ def crd_names(client):
                                                           kind="CustomResourceDefinition").get().items}
 
 
+def prometheus_scrapes_all_exporters(sim, timeout=60.0):
+    """True once `up == 1` holds for every dcgm-exporter pod in the role-installed Prometheus' query API."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+    import urllib.parse  # pylint: disable=import-outside-toplevel
+
+    exporters = sorted(p["metadata"]["name"] for p in sim.store.list(("", "pods"))[0]
+                       if (p["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == "dcgm-exporter")
+    path = ("/api/v1/namespaces/monitoring/services/kube-prometheus-stack-prometheus:http-web/proxy/api/v1/query?query="
+            + urllib.parse.quote("up == 1"))
+    end = time.monotonic() + timeout
+    while exporters and time.monotonic() < end:
+        out = subprocess.run([os.path.join(ROOT, ".tools", "bin", "kubectl"), "--kubeconfig", sim.kubeconfig, "get", "--raw",
+                              path], capture_output=True, text=True, timeout=60, check=False)
+        result = (json.loads(out.stdout).get("data") or {}).get("result") or [] if out.returncode == 0 else []
+        if sorted(r["metric"].get("pod") for r in result if r["metric"].get("pod") in exporters) == exporters:
+            return True
+        time.sleep(0.5)
+    return False
+
+
 @pytest.mark.slow(seconds=144)
 def test_stack_installs_ready_reruns_unchanged_and_uninstalls_clean(sim):
     client = client_for(sim)
@@ -99,6 +120,10 @@ def test_stack_installs_ready_reruns_unchanged_and_uninstalls_clean(sim):
     apiservice = client.resources.get(api_version="apiregistration.k8s.io/v1", kind="APIService").get(
         name="v1beta1.custom.metrics.k8s.io")
     assert condition(apiservice, "Available") == "True"
+    # kube-prometheus-stack's Prometheus is the real prometheus binary (tests/simcluster/apps/prometheus_server.py):
+    # through the API server's service proxy, `up` is 1 for every DCGM exporter pod (the dcgm_exporter role's
+    # ServiceMonitor, selected because the prometheus role selects every monitor).
+    assert prometheus_scrapes_all_exporters(sim), "the Prometheus did not scrape every DCGM exporter pod"
     # The KubeRay operator's own webhook refuses what the CRD schema accepts.
     rayclusters = client.resources.get(api_version="ray.io/v1", kind="RayCluster")
     with pytest.raises(UnprocessibleEntityError) as denied:

@@ -40,6 +40,13 @@ def _flags(argv):
     return out
 
 
+def _seconds(text):
+    match = re.match(r"^(\d+)(ms|s|m|h)?$", str(text or "").strip())
+    if not match:
+        return 600.0
+    return int(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+
+
 def _rfc3339(epoch):
     return datetime.datetime.fromtimestamp(float(epoch), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -70,6 +77,8 @@ class Adapter(object):
         self.prom_path = url.path.rstrip("/")
         text = proc.fs.read(flags.get("config", "/etc/adapter/config.yaml")) or ""
         self.rules = (yaml.safe_load(text) or {}).get("rules") or []
+        self.relist = _seconds(flags.get("metrics-relist-interval", "10m"))
+        self.cache = None           # (simulated time of the last relist, discovered series)
 
     # -- Prometheus through the simulated runtime
     def prometheus(self, path, params):
@@ -110,7 +119,15 @@ class Adapter(object):
         return out
 
     def discovered(self):
-        """[(metric, rule, {label: resource})] for every series the rules find."""
+        """[(metric, rule, {label: resource})] for every series the rules find, relisted every
+        --metrics-relist-interval (simulated time) as the real adapter does; an empty list is retried sooner."""
+        now = self.proc.runtime.clock.now()
+        if self.cache is not None and now - self.cache[0] < (self.relist if self.cache[1] else min(self.relist, 5.0)):
+            return self.cache[1]
+        self.cache = (now, self._relist())
+        return self.cache[1]
+
+    def _relist(self):
         out = []
         for rule in self.rules:
             data = self.prometheus("/api/v1/series", {"match[]": rule.get("seriesQuery", "")})

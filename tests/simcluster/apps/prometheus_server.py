@@ -27,7 +27,7 @@ What differs, and why:
 * Scraping: pods have no network, so every job scrapes through `proxy_url`, a forward HTTP proxy the
   simulator serves on 127.0.0.1 that hands `GET http://<podIP>:<port>/<path>` to the pod's simulated app.
 * Time: Prometheus runs in real time while the cluster's clock runs `speed` times faster, so scrape and
-  evaluation intervals are divided by the clock speed (never below 2 s of real time).
+  evaluation intervals are divided by the clock speed (never below 5 s of real time).
 
 The binary is stopped when its container stops (the program's generator is closed), when the simulator
 stops (SimCluster.stop_hooks) and, should the simulator die, by the kernel (PR_SET_PDEATHSIG).
@@ -67,8 +67,8 @@ SERVICES = ("", "services")
 PODS = ("", "pods")
 ENDPOINTSLICES = ("discovery.k8s.io", "endpointslices")
 SYNC_SECONDS = 5.0              # simulated seconds between two config/target syncs (the operator's resync) ...
-MIN_REAL_SYNC = 1.0             # ... but at most one per real second: Prometheus reloads in real time anyway
-MIN_REAL_INTERVAL = 2.0         # real seconds: shorter scrapes/evaluations only burn CPU on a shared machine
+MIN_REAL_SYNC = 3.0             # ... but at most one per 3 real seconds: Prometheus reloads in real time anyway
+MIN_REAL_INTERVAL = 5.0         # real seconds: shorter scrapes/evaluations only burn CPU on a shared machine
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
@@ -185,7 +185,7 @@ def endpoint_common(job, endpoint, speed, proxy_url, sd_file):
         cfg["honor_labels"] = True
     if endpoint.get("honorTimestamps") is not None:
         cfg["honor_timestamps"] = bool(endpoint["honorTimestamps"])
-    cfg["file_sd_configs"] = [{"files": [sd_file], "refresh_interval": "1s"}]
+    cfg["file_sd_configs"] = [{"files": [sd_file], "refresh_interval": "1m"}]   # fsnotify sees rewrites at once
     if endpoint.get("interval"):
         cfg["scrape_interval"] = real_duration(endpoint["interval"], speed)
     if endpoint.get("scrapeTimeout"):
