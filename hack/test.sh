@@ -45,7 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 pytest_status=0
-step pytest python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscopereorder tests || pytest_status=$?
+step pytest python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder tests || pytest_status=$?
 
 static_status=0
 wait "$STATIC_PID" || static_status=$?

@@ -14,7 +14,7 @@ for path in (os.path.join(ROOT, ".tools", "collections"), os.path.join(ROOT, "te
 
 def pytest_collection_modifyitems(items):
     """Tests marked slow run first, the longest first (`@pytest.mark.slow(seconds=N)`, N as measured on 2
-    idle cores), the order otherwise kept: with pytest-xdist (`--dist loadfile --no-loadscopereorder`, as
+    idle cores), the order otherwise kept: with pytest-xdist (`--dist loadfile --no-loadscope-reorder`, as
     hack/test.sh runs it) a long test that starts last is the whole run's tail, one started first overlaps
     with everything else."""
     def key(item):

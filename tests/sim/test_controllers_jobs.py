@@ -170,6 +170,11 @@ def test_on_failure_restarts_count_towards_the_backoff_limit(sim_cluster, kubect
 
 def test_ttl_after_finished_deletes_job_and_pods(sim_cluster, kubectl, namespace):
     _job(kubectl, namespace, "brief", "echo bye", spec="ttlSecondsAfterFinished: 5")
-    kubectl("wait", "--for=condition=complete", "job/brief", "-n", namespace, "--timeout=60s")
+    # The job may complete and be deleted (5 simulated seconds) before a `wait --for=condition=complete` starts,
+    # so wait for the deletion alone (it succeeds for an object already gone) and read the job controller's
+    # events, which outlive the job: TTL deletes only finished jobs.
     kubectl("wait", "--for=delete", "job/brief", "-n", namespace, "--timeout=60s")
+    events = wait_for(lambda: [e for e in events_for(sim_cluster, namespace, "brief") if e.reason == "Completed"],
+                      "the job controller's Completed event")
+    assert events[0].involved_object.kind == "Job"
     wait_for(lambda: pods(sim_cluster, namespace) == [], "the garbage collector to remove the job's pods")
