@@ -200,8 +200,9 @@ def select_version(available, cluster_version=None, conformance_version=None):
     """Pick the checklist version: (version "X.Y", [warnings]). Pure: `available` is the shipped list.
 
     * `conformance_version` ("1.35" / "v1.35") wins; a warning when it differs from the cluster's minor.
-    * otherwise the cluster's minor from its gitVersion; newer than the newest shipped checklist ->
-      the newest one with a warning; older than the oldest -> ChecklistError naming the supported versions.
+    * otherwise the cluster's minor from its gitVersion. A minor without a checklist (older than the oldest,
+      newer than the newest shipped) -> ChecklistError naming the supported versions and the explicit
+      override: a checklist of another version is never filled in silently.
     """
     available = sorted(available, key=version_key)
     supported = ", ".join(available)
@@ -224,10 +225,12 @@ def select_version(available, cluster_version=None, conformance_version=None):
     if wanted in available:
         return wanted, warnings
     if cluster > version_key(available[-1]):
-        warnings.append("the cluster runs Kubernetes %s, newer than the newest checklist shipped (%s): using the %s "
-                        "checklist. CNCF publishes a checklist per minor; upgrade this collection when "
-                        "AIConformance-%s.yaml exists" % (wanted, available[-1], available[-1], wanted))
-        return available[-1], warnings
+        raise ChecklistError("the cluster runs Kubernetes %s, newer than the newest checklist shipped (%s): CNCF "
+                             "publishes a checklist per minor; upgrade this collection once AIConformance-%s.yaml "
+                             "exists, or pass conformance_version: \"%s\" (conform_version in the conform role) to "
+                             "fill in the %s checklist on purpose; supported versions: %s"
+                             % (wanted, available[-1], wanted, available[-1], available[-1], supported))
     raise ChecklistError("the cluster runs Kubernetes %s, which has no AI Conformance checklist (the first is %s); "
-                         "supported versions: %s. Run against a supported cluster, or pass conformance_version to "
-                         "fill in a checklist of another version on purpose" % (wanted, available[0], supported))
+                         "supported versions: %s. Run against a supported cluster, or pass conformance_version (conform_version "
+                         "in the conform role) to fill in a checklist of another version on purpose"
+                         % (wanted, available[0], supported))

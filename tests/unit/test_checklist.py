@@ -135,10 +135,13 @@ def test_cluster_minor_selects_its_checklist(git_version, expected):
     assert cl.select_version(SHIPPED, cluster_version=git_version) == (expected, [])
 
 
-def test_newer_cluster_gets_the_newest_checklist_with_a_warning():
-    version, warnings = cl.select_version(SHIPPED, cluster_version="v1.38.1")
-    assert version == "1.36"
-    assert len(warnings) == 1 and "1.38" in warnings[0] and "newest checklist shipped (1.36)" in warnings[0]
+def test_newer_cluster_needs_an_explicit_override():
+    with pytest.raises(cl.ChecklistError) as caught:
+        cl.select_version(SHIPPED, cluster_version="v1.38.1")
+    assert "1.38" in str(caught.value) and "newest checklist shipped (1.36)" in str(caught.value)
+    assert 'conformance_version: "1.36"' in str(caught.value) and "conform_version" in str(caught.value)
+    version, warnings = cl.select_version(SHIPPED, cluster_version="v1.38.1", conformance_version="1.36")
+    assert version == "1.36" and len(warnings) == 1 and "overrides the cluster's version" in warnings[0]
 
 
 def test_older_cluster_is_an_error_naming_the_supported_versions():
