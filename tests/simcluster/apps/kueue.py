@@ -32,6 +32,7 @@ only; Workloads are written in the storage version) and only acts while a Deploy
 """
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 
@@ -48,6 +49,11 @@ FLAVORS = (GROUP, "resourceflavors")
 JOBS = ("batch", "jobs")
 DEPLOYMENTS = ("apps", "deployments")
 CONFIGMAPS = ("", "configmaps")
+WEBHOOK_CONFIGS = (("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+                   ("admissionregistration.k8s.io", "validatingwebhookconfigurations"))
+# the configurations Kueue's internal certificate management (open-policy-agent/cert-controller, on by default:
+# internalCertManagement.enable) fills with its CA, as kueue's pkg/util/cert names them
+WEBHOOK_CONFIG_NAMES = ("kueue-mutating-webhook-configuration", "kueue-validating-webhook-configuration")
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 COMPONENT = "kueue-admission"
 JOB_COMPONENT = "batch/job-kueue-controller"
@@ -101,7 +107,8 @@ class KueueController(Controller):
         self.stopped = bool((settings or {}).get("stopped"))
         handler = self._any
         self.routes = {JOBS: handler, WORKLOADS: handler, CLUSTERQUEUES: handler, LOCALQUEUES: handler,
-                       FLAVORS: handler, DEPLOYMENTS: handler, PODS: self._on_pod, CONFIGMAPS: handler}
+                       FLAVORS: handler, DEPLOYMENTS: handler, PODS: self._on_pod, CONFIGMAPS: handler,
+                       WEBHOOK_CONFIGS[0]: handler, WEBHOOK_CONFIGS[1]: handler}
 
     def initial_keys(self):
         return [SYNC]
@@ -130,13 +137,35 @@ class KueueController(Controller):
         except yaml.YAMLError:
             return {}
 
+    def inject_ca_bundles(self, config):
+        """Kueue's internal certificate management: while the manager runs it puts its CA into every webhook of
+        its own webhook configurations (which the chart ships without a caBundle)."""
+        if not (config.get("internalCertManagement") or {}).get("enable", True):
+            return
+        ca_pem = getattr(self.manager.sim, "ca_pem", None)
+        if not ca_pem:
+            return
+        bundle = base64.b64encode(ca_pem.encode()).decode()
+        for gr in WEBHOOK_CONFIGS:
+            for name in WEBHOOK_CONFIG_NAMES:
+                obj = self.read(gr, None, name)
+                if obj is None or all((w.get("clientConfig") or {}).get("caBundle") for w in obj.get("webhooks") or ()):
+                    continue
+                fresh = copy.deepcopy(obj)
+                for hook in fresh.get("webhooks") or ():
+                    hook.setdefault("clientConfig", {})["caBundle"] = bundle
+                self.store.update(gr, fresh)
+
     def reconcile(self, key):
-        if self.stopped or not all(gr in self.store.types for gr in (WORKLOADS, CLUSTERQUEUES, LOCALQUEUES, FLAVORS)):
+        if self.stopped:
             return
         deployment = self.running()
         if deployment is None:
             return
         config = self.manager_config(deployment)
+        self.inject_ca_bundles(config)
+        if not all(gr in self.store.types for gr in (WORKLOADS, CLUSTERQUEUES, LOCALQUEUES, FLAVORS)):
+            return
         wait_ready = bool((config.get("waitForPodsReady") or {}).get("enable", bool(config.get("waitForPodsReady"))))
         now = self.clock.timestamp()
         flavors = {f["metadata"]["name"] for f in self.store.list(FLAVORS)[0]}
