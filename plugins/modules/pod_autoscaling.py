@@ -35,9 +35,11 @@ options:
     type: str
     default: "50"
   load_seconds:
-    description: Seconds each load pod keeps its accelerator busy before idling (the scale-down follows).
+    description:
+      - Seconds each load pod keeps its accelerator busy before idling (the scale-down follows). It must outlast
+        the metric pipeline (scrape, recording rule, adapter relist and HPA sync take about two minutes by default).
     type: int
-    default: 120
+    default: 300
   scale_down_window:
     description: The HPA's behavior.scaleDown.stabilizationWindowSeconds (the default 300 s makes runs slow).
     type: int

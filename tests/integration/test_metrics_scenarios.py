@@ -28,7 +28,7 @@ EXPECTED = {
 }
 # The load must outlast a few of Prometheus' scrape and evaluation rounds, which run in real time (at least 5 s
 # apart, tests/simcluster/apps/prometheus_server.py): 600 simulated seconds are 15 s at the tests' speed 40.
-AUTOSCALING_ARGS = {"load_seconds": 600}
+AUTOSCALING_ARGS = {"load_seconds": 600}   # (the default, 300, is 7.5 s here: too close to two rounds)
 # scenario -> (pod_autoscaling active, pod_autoscaling passive)
 AUTOSCALING = {
     "ai-stack": (IMPLEMENTED, PARTIAL),

@@ -40,7 +40,7 @@ APP = "aic-autoscaled"
 ARG_SPEC = {
     "metric": {"type": "str"},
     "target_value": {"type": "str", "default": "50"},
-    "load_seconds": {"type": "int", "default": 120},
+    "load_seconds": {"type": "int", "default": 300},
     "scale_down_window": {"type": "int", "default": 60},
 }
 
@@ -140,7 +140,7 @@ def _discovery(cluster, apiservice_name):
 
 # --------------------------------------------------------------------------------------------- probe
 def _deployment(namespace, opts, entry):
-    seconds = int(opts.get("load_seconds", 120))
+    seconds = int(opts.get("load_seconds", 300))
     load = entry.get("load") or {}
     script = "%s; echo load done; sleep 86400" % (load.get("command") or "sleep {seconds}").format(seconds=seconds)
     ctr = pr.container("load", load.get("image") or opts.probe_image, script, limits={entry["resources"][0]: 1})
@@ -228,7 +228,7 @@ def probe(cluster, opts, facts, deadline):
                           opts.wait_timeout, opts.wait_sleep, deadline)
             out["scaled_up"] = True
             mark("scaled up: 2 pods Running")
-            window = int(opts.get("load_seconds", 120)) + int(opts.get("scale_down_window", 60))
+            window = int(opts.get("load_seconds", 300)) + int(opts.get("scale_down_window", 60))
             hpa = cluster.wait_for_object("HPA %s/%s back to 1 replica after the load ended" % (ns.name, APP),
                                           "autoscaling/v2", "horizontalpodautoscalers", APP, ns.name,
                                           lambda h: ((h or {}).get("status") or {}).get("desiredReplicas") == 1 and
@@ -338,7 +338,7 @@ def _last_line(out, prefix):
 
 
 def deadline_seconds(opts):
-    return 6 * opts.wait_timeout + int(opts.get("load_seconds", 120)) + int(opts.get("scale_down_window", 60)) + 180
+    return 6 * opts.wait_timeout + int(opts.get("load_seconds", 300)) + int(opts.get("scale_down_window", 60)) + 180
 
 
 def run(cluster, opts):

@@ -531,7 +531,6 @@ def _die_with_parent():
         PRCTL(1, int(signal.SIGKILL))                     # PR_SET_PDEATHSIG
 
 
-
 def supervisor(sim):
     with SUPERVISOR_LOCK:
         sup = getattr(sim, "prometheus_supervisor", None)
