@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print the bad-input matrix (`make bad-input-matrix`): bad input x module -> outcome, message, leftovers, traceback.
 
 Each row gives one module one kind of bad input, for real: damaged kubeconfig files, an unreachable API, a

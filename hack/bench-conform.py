@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """How long the whole conformance run takes against its slowest check (the checks run side by side).
 
     .venv/bin/python hack/bench-conform.py                  # conformant scenario, demo settings
@@ -60,7 +59,7 @@ def timed(cmd):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--scenario", default="conformant")
     parser.add_argument("--sequential", action="store_true", help="also time the run with conform_parallel=false")
     args = parser.parse_args(argv)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print the fault matrix (`make fault-matrix`): fault x check -> verdict, error text, leftovers, traceback.
 
 Every accelerator check runs against one simulated cluster (scenario `conformant` unless --scenario) while

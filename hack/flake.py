@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run simulator-backed tests again and again with every core kept busy, and print pass counts per test.
 
     .venv/bin/python hack/flake.py                         # tests/sim and tests/integration, 20 runs
@@ -31,12 +30,12 @@ def burn(stop_at):
     """A busy loop on one core until `stop_at` (time.time()); bounded, so it ends even if orphaned."""
     x = 0
     while time.time() < stop_at:
-        for _ in range(100000):
-            x += 1
+        for step in range(100000):
+            x += step & 1
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=20, help="pytest sessions to run (default: %(default)s)")
     parser.add_argument("--load", type=int, default=os.cpu_count() or 2,
                         help="busy-loop processes competing for the CPU (default: one per core, %(default)s)")
@@ -74,7 +73,7 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     pytest_args = args.pytest_args or DEFAULT_TESTS
     stop_at = time.time() + args.max_hours * 3600
-    burners = [multiprocessing.Process(target=burn, args=(stop_at,), daemon=True) for _ in range(max(0, args.load))]
+    burners = [multiprocessing.Process(target=burn, args=(stop_at,), daemon=True) for _index in range(max(0, args.load))]
     for proc in burners:
         proc.start()
     passed = collections.Counter()

@@ -163,4 +163,3 @@ def combine_vendors(requirement_id, per_vendor, mode="active"):
             notes.append("%s: %s" % (name, result["notes"].strip()))
     summary = "; ".join("%s: %s (%s)" % (name, r["summary"] or r["status"], r["status"]) for name, r in per_vendor)
     return make_result(requirement_id, status, findings, evidence, "\n".join(notes), summary=summary, mode=mode)
-

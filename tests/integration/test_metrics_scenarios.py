@@ -180,7 +180,7 @@ def test_hpa_controller_on_resource_metrics_and_a_missing_custom_metrics_api(clu
                 "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "resources": {"requests": {"cpu": "200m"}}}]}}}},
             namespace="hpa-test")
         for name, metric in (("cpu", {"type": "Resource", "resource": {"name": "cpu", "target": {
-                "type": "Utilization", "averageUtilization": 50}}}),
+                              "type": "Utilization", "averageUtilization": 50}}}),
                              ("custom", {"type": "Pods", "pods": {"metric": {"name": "pod_gpu_utilization"},
                                                                   "target": {"type": "AverageValue", "averageValue": "50"}}})):
             admin.create("autoscaling/v2", "horizontalpodautoscalers", {

@@ -158,4 +158,3 @@ def test_image_that_cannot_be_pulled_reports_as_kubelet_does(make_sim, tools, tm
     assert 'Failed to pull image "registry.example/exporter:does-not-exist": rpc error: code = NotFound' in \
         " ".join(messages)
     assert "Error: ErrImagePull" in messages
-

@@ -53,7 +53,8 @@ def main(argv=None):
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    from .cluster import SimCluster   # pylint: disable=import-outside-toplevel  (after the handlers: it takes a while)
+    # imported after the handlers are in: loading the simulator takes a while
+    from .cluster import SimCluster   # pylint: disable=import-outside-toplevel
     try:
         sim = SimCluster(args.scenario, speed=args.speed, port=args.port, host=args.host,
                          kubeconfig=os.path.abspath(args.kubeconfig), controllers=not args.no_controllers,

@@ -292,8 +292,8 @@ def probe(cluster, opts, facts, deadline):
             out["details"].append(str(err))
             out["cleanup"] = ("the probe's pods are gone but the group still has the node(s) it added (%s) after %ss: "
                               "the autoscaler has not scaled down (yet); check that it does, or remove the extra "
-                              "node by hand, as it costs money" % (", ".join(out["new_nodes"]),
-                                                                  opts.get("scale_down_timeout", 1800)))
+                              "node by hand, as it costs money"
+                              % (", ".join(out["new_nodes"]), opts.get("scale_down_timeout", 1800)))
     return out
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import re
 import urllib.parse
 
@@ -54,7 +55,7 @@ def _rfc3339(epoch):
 def _quantity(text):
     """A sample value as the adapter writes it: a resource.Quantity (milli-units when not whole)."""
     value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
+    if math.isnan(value) or math.isinf(value):
         return "0"
     milli = int(round(value * 1000))
     return str(milli // 1000) if milli % 1000 == 0 else "%dm" % milli

@@ -440,7 +440,7 @@ class Supervisor(object):
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 url = urllib.parse.urlsplit(self.path)
                 result = runtime.request(None, "GET", url.hostname or "", url.port or 80, url.path or "/", url.query,
-                                         {k: v for k, v in self.headers.items()})
+                                         dict(self.headers.items()))
                 if result[0] == "ok":
                     _ok, status, headers, body = result
                 else:
