@@ -12,6 +12,7 @@ people: nothing is asserted against them.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -77,11 +78,12 @@ def main(argv=None):
             options.update({opt: demo[var] for var, (cid, opt) in SPECIFIC.items() if cid == check and var in demo})
             seconds, proc = timed([os.path.join(ROOT, ".venv", "bin", "ansible"), "localhost", "-m",
                                    "k8s_ai.conformance.%s" % check, "-a", " ".join("%s=%s" % kv for kv in options.items())])
-            status = "error" if proc.returncode else "ok"
-            for line in proc.stdout.splitlines():
-                if '"status":' in line:
-                    status = line.split('"status":', 1)[1].strip().strip('",')
-                    break
+            status = "error (exit %d)" % proc.returncode if proc.returncode else "ok"
+            if "=> " in proc.stdout:
+                try:
+                    status = json.loads(proc.stdout.split("=> ", 1)[1])["result"]["status"]
+                except (ValueError, KeyError, TypeError):
+                    pass
             rows.append((check, seconds, status))
             print("check %-26s %6.1f s  %s" % (check, seconds, status), flush=True)
         runs = []
