@@ -220,7 +220,8 @@ def observe(cluster, opts):
         facts["nodes"][node] = {"expected": expected[node], "scrape": scrape_pod(cluster, entry, pod),
                                 "pod_ready": _pod_ready(pod)}
     facts["platform_prometheus"] = observe_platform_prometheus(
-        cluster, entry, {p["name"] for p in facts["exporter_pods"]}, min(opts.wait_timeout, 60), opts.wait_sleep)
+        cluster, entry, {p["name"] for p in facts["exporter_pods"] if p["ready"]}, min(opts.wait_timeout, 60),
+        opts.wait_sleep, sum(info["expected"] for info in facts["nodes"].values()))
     return facts
 
 
@@ -230,10 +231,12 @@ def stored_query(entry):
     return 'count by (__name__) ({__name__=~"%s"})' % "|".join(names)
 
 
-def observe_platform_prometheus(cluster, entry, exporter_pods, settle=60, sleep=2.0):
+def observe_platform_prometheus(cluster, entry, exporter_pods, settle=60, sleep=2.0, accelerators=0):
     """[{prometheus, stored: {metric: series}, error}] for each running platform Prometheus (Prometheus Operator),
-    [] when there is none: then the verdict rests on the exporters alone, as before. A Prometheus that has
-    targets not scraped yet (health "unknown", e.g. just started) is asked again for up to `settle` seconds."""
+    [] when there is none: then the verdict rests on the exporters alone, as before. A Prometheus that does not
+    yet store series for all `accelerators` while it is still catching up (targets not scraped yet, health
+    "unknown", or exporter pods its discovery has not turned into targets yet, e.g. just installed or a node
+    that just joined) is asked again for up to `settle` seconds."""
     if not cluster.discovery().has(asm.MONITORING_V1, "prometheuses"):
         return []
     out = []
@@ -243,18 +246,25 @@ def observe_platform_prometheus(cluster, entry, exporter_pods, settle=60, sleep=
         end = time.monotonic() + settle
         while True:
             data = asm.prometheus_get(cluster, prom, "/api/v1/query", [("query", stored_query(entry))])
-            if (data or {}).get("result") or time.monotonic() > end or not _still_starting(cluster, prom, exporter_pods):
+            stored_now = _stored(data)
+            complete = stores_core_series(entry, stored_now, accelerators) if accelerators else bool(stored_now)
+            if complete or time.monotonic() > end or not _still_starting(cluster, prom, exporter_pods):
                 break
             time.sleep(sleep)
-        stored = {}
-        for sample in (data or {}).get("result") or ():
-            try:
-                stored[sample["metric"]["__name__"]] = int(float(sample["value"][1]))
-            except (KeyError, IndexError, TypeError, ValueError):
-                continue
-        out.append({"prometheus": "%s/%s" % (prom["namespace"], prom["name"]), "stored": stored,
+        out.append({"prometheus": "%s/%s" % (prom["namespace"], prom["name"]), "stored": _stored(data),
                     "error": "" if data is not None else "the query API did not answer"})
     return out
+
+
+def _stored(data):
+    """{metric name: series count} from the answer to stored_query()."""
+    stored = {}
+    for sample in (data or {}).get("result") or ():
+        try:
+            stored[sample["metric"]["__name__"]] = int(float(sample["value"][1]))
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+    return stored
 
 
 # --------------------------------------------------------------------------------------------- probe
@@ -421,7 +431,11 @@ def _still_starting(cluster, prom, exporter_pods):
     (health unknown), or the server has no target at all and started less than FRESH_PROMETHEUS_SECONDS ago
     (by its own clock: runtimeinfo startTime vs time()); Prometheus applies discovered targets every 5 s."""
     targets = (asm.prometheus_get(cluster, prom, "/api/v1/targets", [("state", "active")]) or {}).get("activeTargets") or []
-    if [t for t in targets if (t.get("labels") or {}).get("pod") in exporter_pods and t.get("health") == "unknown"]:
+    mine = [t for t in targets if (t.get("labels") or {}).get("pod") in exporter_pods]
+    if [t for t in mine if t.get("health") == "unknown"]:
+        return True
+    # the exporters are scraped (their monitor is selected) but discovery has not caught up with every pod yet
+    if mine and set(exporter_pods) - {(t.get("labels") or {}).get("pod") for t in mine}:
         return True
     if targets:
         return False
