@@ -9,7 +9,7 @@ SCENARIO ?= conformant
 KUBECONFIG ?= $(ROOT)/.work/sim/kubeconfig
 OUTPUT ?= $(ROOT)/output
 
-.PHONY: help setup demo test lint sanity unit sim bench build changelog clean flake bench-conform fault-matrix bad-input-matrix
+.PHONY: help setup demo test lint sanity unit sim bench build changelog clean flake bench-conform fault-matrix bad-input-matrix bench-passive
 
 help:
 	@echo "make demo    set everything up and run the conformance job on the simulated cluster"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench   simulator scale benchmark (prints figures)"
 	@echo "make build   build the collection tarball"
 	@echo "make bench-conform  the whole conformance run against its slowest check (prints figures and the ratio)"
+	@echo "make bench-passive  API requests and seconds of each check's passive run at 10, 500 and 5,000 simulated nodes"
 	@echo "make changelog  check the changelog fragments and regenerate CHANGELOG.rst from them"
 	@echo "make flake   run the simulator-backed tests RUNS times with every core busy; pass counts per test"
 	@echo "make fault-matrix  every check against injected API and node faults (prints a table)"
@@ -53,6 +54,10 @@ flake: setup
 
 bench-conform: setup
 	python hack/bench-conform.py $(BENCH_ARGS)
+
+NODES ?= 10 500 5000
+bench-passive: setup
+	python hack/bench-passive.py --nodes $(NODES)
 
 build: setup
 	ansible-galaxy collection build --force --output-path $(ROOT)/.work/build

@@ -212,6 +212,9 @@ class ApiServer(object):
         self.faults = sim.faults
         self.stopping = threading.Event()
         self._cache = {}
+        # Requests served per authenticated user (benchmarks count what one client asked for).
+        self.requests_by_user = {}
+        self._count_lock = threading.Lock()
         self.httpd = _TLSServer((host, port), _Handler, self, ssl_context)
         self.port = self.httpd.server_address[1]
         self.address = "%s:%d" % (host, self.port)
@@ -264,6 +267,8 @@ class ApiServer(object):
             req.send_body(200, b"ok", "text/plain; charset=utf-8")
             return
         user = self.authn.authenticate(req.headers.get("Authorization"))
+        with self._count_lock:
+            self.requests_by_user[user["username"]] = self.requests_by_user.get(user["username"], 0) + 1
         if path.startswith("/api/") or path.startswith("/apis/"):
             if self._route_resource(req, user, path, query, split.query):
                 return
