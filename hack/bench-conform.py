@@ -53,6 +53,21 @@ def start_sim(scenario, workdir):
     raise SystemExit("the simulated cluster did not start; see %s" % log.name)
 
 
+def default_checks(scenario):
+    """The checks the conform role runs by default on this scenario: every known check its checklist lists."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from simcluster import scenario as scenario_mod   # pylint: disable=import-outside-toplevel
+    from simcluster.cluster import DEFAULT_VERSION   # pylint: disable=import-outside-toplevel
+
+    version = str(scenario_mod.load(scenario).get("kubernetesVersion", DEFAULT_VERSION)).lstrip("v")
+    minor = ".".join(version.split(".")[:2])
+    with open(os.path.join(ROOT, "roles", "conform", "vars", "main.yml")) as handle:
+        known = yaml.safe_load(handle)["__conform_known_checks"]
+    with open(os.path.join(ROOT, "data", "checklists", "AIConformance-%s.yaml" % minor)) as handle:
+        ids = {req["id"] for reqs in yaml.safe_load(handle)["spec"].values() for req in reqs}
+    return [check for check in known if check in ids]
+
+
 def timed(cmd):
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, check=False)
@@ -66,8 +81,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with open(DEMO_VARS) as handle:
         demo = yaml.safe_load(handle)
-    with open(os.path.join(ROOT, "roles", "conform", "defaults", "main.yml")) as handle:
-        checks = yaml.safe_load(handle)["conform_checks"]
+    checks = default_checks(args.scenario)
     workdir = tempfile.mkdtemp(prefix="bench-conform-")
     sim, kubeconfig = start_sim(args.scenario, workdir)
     rows = []

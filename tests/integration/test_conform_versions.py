@@ -64,3 +64,32 @@ def test_a_cluster_newer_than_the_newest_checklist_needs_conform_version(tmp_pat
         assert (tmp_path / "chosen" / "v1.36" / "simulated-ai-cluster" / "PRODUCT.yaml").is_file()
     finally:
         sim.stop()
+
+
+def known_checks():
+    with open(os.path.join(ROOT, "roles", "conform", "vars", "main.yml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["__conform_known_checks"]
+
+
+def test_by_default_the_run_checks_what_the_clusters_checklist_lists(tmp_path_factory, tmp_path):
+    """No conform_checks: every check the collection has for the cluster's checklist version runs, and only those
+    (1.36 drops dra_support, so a v1.36 cluster does not run it; its SHOULDs with a check are filled in)."""
+    sim = start_sim("conformant", tmp_path_factory.mktemp("v136default"), kubernetesVersion="v1.36.1")
+    try:
+        run = run_playbook(sim.kubeconfig, str(tmp_path), "conform_mode=passive")
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+        reqs = requirements(yaml.safe_load((tmp_path / "v1.36" / "simulated-ai-cluster" / "PRODUCT.yaml").read_text()))
+        expected = checklist("1.36")
+        ran = [rid for rid in known_checks() if rid in expected]
+        assert "dra_support" in known_checks() and "dra_support" not in ran
+        dra_task = run.stdout.split("Conform | Check dra_support]", 1)[1].split("TASK [", 1)[0]
+        assert "skipping: [localhost]" in dra_task and "ok: [localhost]" not in dra_task, dra_task
+        for rid in expected:
+            if rid in ran:
+                assert reqs[rid]["status"] != "", (rid, reqs[rid])
+            else:
+                assert reqs[rid]["status"] == "", (rid, reqs[rid])
+        assert not list((tmp_path / "v1.36").rglob("*dra_support*"))
+        assert leftovers(sim) == []
+    finally:
+        sim.stop()
