@@ -79,9 +79,12 @@ def measure(total, checks, settle_timeout):
     sim = SimCluster(SCENARIO, overrides={"nodePools": pools})
     sim.start()
     try:
-        if not sim.wait_settled(timeout=settle_timeout):
-            print("  (%d nodes: not settled after %d s: %s; measuring anyway)" % (
-                total, settle_timeout, sim.settle_report()), flush=True)
+        try:
+            not_ready = sim.wait_settled(timeout=settle_timeout)
+            if not_ready:
+                print("  (%d nodes: settled with %s not Ready)" % (total, ", ".join(not_ready[:5])), flush=True)
+        except TimeoutError as err:
+            print("  (%d nodes: %s; measuring anyway)" % (total, err), flush=True)
         print("%d nodes (%s) ready in %.0f s" % (total, ", ".join("%s %s" % (p["name"], p.get("count", 1)) for p in pools),
                                                  time.monotonic() - began), flush=True)
         sim.add_user(BENCH_USER, "bench-passive-token", groups=["system:masters"])

@@ -34,6 +34,9 @@ ARG_SPEC = {
     "exporter_selector": {"type": "str"},
 }
 MAX_NODES_SCRAPED = 50
+# Exporter pods one list request reads, and owner DaemonSets read when that is not all of them.
+EXPORTER_SAMPLE = 1000
+MAX_DAEMONSETS = 3
 UTILIZATION_RISE = 10.0
 AUX_METRICS = ("memory_free", "memory_total")
 
@@ -106,15 +109,41 @@ def node_verdict(analysis, expected):
 
 # --------------------------------------------------------------------------------------------- observe
 def _exporter_pods(cluster, entry, selector_override):
+    """(pods, selectors, sampled): the exporter pods, at most EXPORTER_SAMPLE per selector (one request each);
+    `sampled` when a selector matched more (a DaemonSet on thousands of nodes)."""
     selectors = [selector_override] if selector_override else list(entry["exporter"]["selectors"])
-    pods, seen = [], set()
+    pods, seen, sampled = [], set(), False
     for selector in selectors:
-        for pod in cluster.list("v1", "pods", label_selector=selector):
+        page, token, _remaining = cluster.list_page("v1", "pods", label_selector=selector, limit=EXPORTER_SAMPLE)
+        sampled = sampled or bool(token)
+        for pod in page:
             uid = pod["metadata"].get("uid") or (pod["metadata"].get("namespace"), pod["metadata"]["name"])
             if uid not in seen:
                 seen.add(uid)
                 pods.append(pod)
-    return pods, selectors
+    return pods, selectors, sampled
+
+
+def _exporter_daemonsets(cluster, pods):
+    """[{name, desired, ready}] of the DaemonSets that own the exporter pods (at most MAX_DAEMONSETS): how many
+    nodes should run an exporter and on how many it is ready, which covers the nodes no scrape looked at."""
+    owners = []
+    for pod in pods:
+        for ref in pod["metadata"].get("ownerReferences") or ():
+            key = (pod["metadata"].get("namespace"), ref.get("name"))
+            if ref.get("kind") == "DaemonSet" and key not in owners:
+                owners.append(key)
+    out = []
+    for namespace, name in owners[:MAX_DAEMONSETS]:
+        try:
+            ds = cluster.get("apps/v1", "daemonsets", name, namespace, missing_ok=True)
+        except cl.ForbiddenError:
+            return []   # the pods and scrapes still decide
+        status = (ds or {}).get("status") or {}
+        if ds:
+            out.append({"name": "%s/%s" % (namespace, name), "desired": int(status.get("desiredNumberScheduled") or 0),
+                        "ready": int(status.get("numberReady") or 0)})
+    return out
 
 
 def _metrics_port(pod, entry):
@@ -201,7 +230,7 @@ def observe(cluster, opts):
                      if driver else None}}
     if not expected:
         return facts
-    pods, facts["selectors"] = _exporter_pods(cluster, entry, opts.get("exporter_selector"))
+    pods, facts["selectors"], facts["exporter_pods_sampled"] = _exporter_pods(cluster, entry, opts.get("exporter_selector"))
     facts["exporter_pods"] = [{"name": p["metadata"]["name"], "namespace": p["metadata"].get("namespace"),
                                "node": (p.get("spec") or {}).get("nodeName"), "ready": _pod_ready(p)} for p in pods]
     by_node = {}
@@ -209,7 +238,13 @@ def observe(cluster, opts):
         node = (pod.get("spec") or {}).get("nodeName")
         if node and (node not in by_node or (_pod_ready(pod) and not _pod_ready(by_node[node]))):
             by_node[node] = pod
-    for index, node in enumerate(sorted(expected)):
+    candidates = sorted(expected)
+    if facts["exporter_pods_sampled"]:
+        # the other nodes' pods were not read: scrape nodes whose pod the sample holds, and let the exporter
+        # DaemonSets' counts say whether every node runs a ready exporter
+        candidates = [n for n in candidates if n in by_node] or candidates
+        facts["exporter_daemonsets"] = _exporter_daemonsets(cluster, pods)
+    for index, node in enumerate(candidates):
         if index >= MAX_NODES_SCRAPED:
             facts["unscraped"] = len(expected) - MAX_NODES_SCRAPED
             break
@@ -397,6 +432,15 @@ def judge(facts, probe_out=None, passive_reason=""):
                                             entry["exporter"]["install"]))
         return res.to_dict()
     good, problems = _node_findings(res, facts, entry)
+    for ds in facts.get("exporter_daemonsets") or ():
+        ok = ds["desired"] > 0 and ds["ready"] >= ds["desired"]
+        res.finding("exporter DaemonSet %s ready on every node it targets" % ds["name"], ok,
+                    "%d of %d pods ready" % (ds["ready"], ds["desired"]))
+        if not ok:
+            problems.append("DaemonSet %s: %d of %d exporter pods ready" % (ds["name"], ds["ready"], ds["desired"]))
+    if facts.get("exporter_pods_sampled"):
+        res.note("The cluster runs more than %d exporter pods: a sample of them was read and scraped, and the "
+                 "exporter DaemonSets' counts stand for the rest." % EXPORTER_SAMPLE)
     _scrape_evidence(res, facts, entry)
     serving = [n for n, v in facts["nodes"].items() if (v["scrape"] or {}).get("analysis")]
     if not serving:

@@ -72,7 +72,7 @@ def present_vendors(cluster):
     the ResourceSlices of the newest served resource.k8s.io version (one bounded list: drivers publish a
     slice per node, a sample of 500 names them all on clusters of one driver per vendor)."""
     try:
-        nodes = cluster.list("v1", "nodes")
+        nodes = sample_nodes(cluster)["nodes"]
     except cl.ForbiddenError:
         return []   # the check's own node list names the missing rule
     drivers = set()
@@ -133,12 +133,40 @@ class CheckOptions(object):
 
 
 # --------------------------------------------------------------------------------------------- observe
-def observe_accelerators(cluster, requested_vendor, reason=None):
-    """Accelerator facts every check starts from (nodes are listed with paging, pods are not listed).
+# Nodes one list request reads. Up to this many nodes a check sees every node; beyond, it sees this many plus up
+# to this many of each vendor's labelled accelerator nodes, so its passive cost stops growing with the cluster.
+NODE_SAMPLE = 1000
 
-    Returns {"vendor", "vendor_reason", "nodes": [summaries], "node_count", "other": {...}}.
+
+def sample_nodes(cluster):
+    """{"nodes", "total", "sampled"}: every node on clusters of at most NODE_SAMPLE nodes (one request); on larger
+    ones the first NODE_SAMPLE plus up to NODE_SAMPLE nodes carrying each vendor's presence label (nodes come back
+    in name order, so a large CPU pool could otherwise hide every accelerator node). A fixed number of requests
+    whatever the cluster's size; `total` is the API's count of all nodes (None when it does not say)."""
+    nodes, token, remaining = cluster.list_page("v1", "nodes", limit=NODE_SAMPLE)
+    if not token:
+        return {"nodes": nodes, "total": len(nodes), "sampled": False}
+    seen = {n["metadata"]["name"] for n in nodes}
+    for entry in acc.VENDORS.values():
+        label = entry["labels"].get("present")
+        if not label:
+            continue
+        labelled, _token, _remaining = cluster.list_page("v1", "nodes", label_selector=label, limit=NODE_SAMPLE)
+        for node in labelled:
+            if node["metadata"]["name"] not in seen:
+                seen.add(node["metadata"]["name"])
+                nodes.append(node)
+    total = len(seen) if remaining is None else NODE_SAMPLE + int(remaining)
+    return {"nodes": nodes, "total": total, "sampled": True}
+
+
+def observe_accelerators(cluster, requested_vendor, reason=None):
+    """Accelerator facts every check starts from (a bounded sample of nodes, see sample_nodes; pods are not listed).
+
+    Returns {"vendor", "vendor_reason", "nodes": [summaries], "node_count", "nodes_sampled", "other": {...}}.
     """
-    nodes = cluster.list("v1", "nodes")
+    sample = sample_nodes(cluster)
+    nodes = sample["nodes"]
     drivers = ()
     name, resolved = acc.resolve_vendor(requested_vendor, nodes, drivers)
     reason = reason or resolved
@@ -147,7 +175,8 @@ def observe_accelerators(cluster, requested_vendor, reason=None):
         "vendor": name,
         "vendor_reason": reason,
         "nodes": acc.accelerator_nodes(nodes, entry),
-        "node_count": len(nodes),
+        "node_count": sample["total"],
+        "nodes_sampled": sample["sampled"],
         "other": acc.other_accelerators(nodes),
     }
 

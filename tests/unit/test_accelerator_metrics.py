@@ -191,3 +191,23 @@ def test_summary_follows_the_verdict_it_explains():
     partial = am.judge(facts(nodes), passive_reason="mode=passive")
     assert partial["summary"] == "not every accelerator node serves per-accelerator utilisation and memory metrics"
     assert "run in active mode" in partial["notes"]
+
+
+def sampled(ready, desired):
+    out = facts()
+    out.update(exporter_pods_sampled=True,
+               exporter_daemonsets=[{"name": "gpu-operator/nvidia-dcgm-exporter", "desired": desired, "ready": ready}])
+    return out
+
+
+def test_beyond_the_pod_sample_the_exporter_daemonset_stands_for_the_unscraped_nodes():
+    whole = am.judge(sampled(ready=2500, desired=2500), load())
+    assert whole["status"] == IMPLEMENTED
+    assert "a sample of them was read" in whole["notes"]
+    # exporters missing on nodes no scrape looked at: the DaemonSet's counts give it away
+    missing = am.judge(sampled(ready=2400, desired=2500), load())
+    assert missing["status"] == PARTIAL
+    finding = {f["name"]: f for f in missing["findings"]}[
+        "exporter DaemonSet gpu-operator/nvidia-dcgm-exporter ready on every node it targets"]
+    assert finding["passed"] is False and finding["detail"] == "2400 of 2500 pods ready"
+    assert "2400 of 2500 exporter pods ready" in missing["notes"]
