@@ -459,15 +459,21 @@ def _judge_probe(res, out, nics):
                 "after %ss: %s" % (pending.get("waited"), pending.get("summary")) if pending else "not run")
     ping = b.get("ping") or (None, 0, 0)
     data = ping[0] == 0 and ping[2] > 0 and bool(secondary_interfaces(b.get("interfaces") or {}))
-    if not b.get("node"):
-        detail = "needs a second node with a matching NIC" if a.get("address") else \
-            "pod aic-nic-a has no secondary IPv4 address to reach"
-        res.finding("pod-to-pod data over secondary addresses", False if a.get("address") is None and got_interface
-                    else None, detail)
-    else:
+    if b.get("summary"):
         res.finding("pod-to-pod data over secondary addresses", data,
                     "%s -> %s (%s): %d/%d packets received, exit %s" % (b.get("bound") or b["node"], a.get("address"),
                                                                     a.get("node"), ping[2], ping[1], ping[0]))
+    elif not a.get("address"):
+        res.finding("pod-to-pod data over secondary addresses", False,
+                    "not run: pod aic-nic-a has no secondary IPv4 address to reach")
+    else:
+        res.finding("pod-to-pod data over secondary addresses", None,
+                    "not run: needs a second node publishing a matching NIC (only %s has one)" % a.get("node"))
+    reported = [d for d in (out.get("claim") or {}).get("devices") or () if d.get("networkData")]
+    res.finding("claim status reports the interface (networkData)", True if reported else None,
+                ", ".join("%s: %s %s" % (d.get("device"), (d.get("networkData") or {}).get("interfaceName"),
+                                        " ".join((d.get("networkData") or {}).get("ips") or ())) for d in reported)
+                if reported else "the driver wrote no status.devices for the claim (informational)")
     for line in out.get("timed_out") or ():
         res.note(line)
     if out.get("cleanup"):
