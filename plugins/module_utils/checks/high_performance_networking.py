@@ -113,6 +113,12 @@ def parse_interfaces(text):
     return out
 
 
+def rdma_devices(text):
+    """RDMA character devices `ls /dev/infiniband` listed (uverbsN, rdma_cm, umadN)."""
+    return sorted(set(line.strip() for line in (text or "").splitlines()
+                      if re.match(r"^(uverbs\d+|umad\d+|issm\d+|rdma_cm)$", line.strip())))
+
+
 def secondary_interfaces(interfaces):
     return {name: addrs for name, addrs in interfaces.items() if name not in PRIMARY_INTERFACES}
 
@@ -269,7 +275,7 @@ def probe(cluster, opts, facts, deadline):
         cluster.create(api_version, "resourceclaimtemplates",
                        _template(version, "aic-no-nic", device_class,
                                  [dra.cel_equals(DRIVER, "ifName", IMPOSSIBLE_IFNAME)]), namespace=ns.name)
-        script_a = "ip -o link; ip -o addr; echo %s; sleep 3600" % DONE_MARK
+        script_a = "ip -o link; ip -o addr; ls /dev/infiniband; echo %s; sleep 3600" % DONE_MARK
         cluster.create("v1", "pods", _pod("aic-nic-a", opts, entry, image, script_a, "aic-nic"), namespace=ns.name)
         cluster.create("v1", "pods", _pod("aic-nic-pending", opts, entry, image, "ip -o addr; sleep 3600", "aic-no-nic"),
                        namespace=ns.name)
@@ -286,6 +292,7 @@ def probe(cluster, opts, facts, deadline):
         if pr.pod_started(pod_a):
             out["a"]["log"] = cluster.pod_logs(ns.name, "aic-nic-a")
             out["a"]["interfaces"] = parse_interfaces(out["a"]["log"])
+            out["a"]["rdma_devices"] = rdma_devices(out["a"]["log"])
         claim = _pod_claim(cluster, api_version, ns.name, "aic-nic-a")
         out["claim"] = {"allocations": dra.claim_allocations(claim),
                         "devices": (claim.get("status") or {}).get("devices") or []} if claim else None
@@ -374,7 +381,7 @@ def judge(facts, probe_out=None, passive_reason="", expect_hardware=False):
                                                         if facts.get("truncated") else "")
                 if nics["devices"] else "no ResourceSlice of driver dra.net")
     if nics["devices"]:
-        missing = [a for a in ("ifName", "rdma", "pciAddress", "numaNode") if not nics["attributes"].get(a)]
+        missing = [a for a in ("rdma", "pciAddress", "numaNode") if not nics["attributes"].get(a)]
         res.finding("NIC characteristics discoverable", not missing,
                     "attributes published: %s" % ", ".join("%s (%d)" % kv for kv in sorted(nics["attributes"].items()))
                     + ("; missing: %s" % ", ".join(missing) if missing else ""))
@@ -435,17 +442,21 @@ def _judge_probe(res, out, nics):
         res.add_evidence("timeline", "\n".join(out["timeline"]), "text")
     a, b, pending = out.get("a") or {}, out.get("b") or {}, out.get("pending") or {}
     if a.get("log"):
-        res.add_evidence("pod aic-nic-a: ip -o link; ip -o addr", a["log"][:4000], "text")
+        res.add_evidence("pod aic-nic-a: ip -o link; ip -o addr; ls /dev/infiniband", a["log"][:4000], "text")
     if out.get("claim"):
         res.add_evidence("pod aic-nic-a's ResourceClaim status", out["claim"], "yaml")
     if b.get("log"):
         res.add_evidence("pod aic-nic-b: ip -o addr; ping", b["log"][:4000], "text")
     secondary = secondary_interfaces(a.get("interfaces") or {})
     nic = a.get("nic") or {}
-    got_interface = bool(secondary) and a.get("phase") == "Running"
+    verbs = [d for d in a.get("rdma_devices") or () if d.startswith("uverbs")]
+    ib_only = bool(nic.get("name")) and not nic.get("ifName") and nic.get("rdma") is True
+    got_interface = a.get("phase") == "Running" and (bool(secondary) or (ib_only and bool(verbs)))
     res.finding("pod got a claimed NIC as a secondary interface", got_interface,
                 "%s: %s" % (a.get("summary"), ", ".join("%s %s" % (k, " ".join(v)) for k, v in sorted(secondary.items())))
-                if secondary else "%s; no interface besides lo and eth0 in the pod" % (a.get("summary") or "pod not run"))
+                if secondary else "%s; %s" % (a.get("summary") or "pod not run", "RDMA devices only (InfiniBand NIC): %s"
+                                              % ", ".join(a.get("rdma_devices")) if ib_only and verbs else
+                                              "no interface besides lo and eth0 in the pod"))
     scheduled = bool(nic.get("name")) and bool(a.get("node")) and a.get("node") in nics["nodes"] and \
         nic.get("pool") in (a.get("node"), None)
     res.finding("scheduled onto a node that has the NIC", scheduled,
@@ -463,6 +474,9 @@ def _judge_probe(res, out, nics):
         res.finding("pod-to-pod data over secondary addresses", data,
                     "%s -> %s (%s): %d/%d packets received, exit %s" % (b.get("bound") or b["node"], a.get("address"),
                                                                     a.get("node"), ping[2], ping[1], ping[0]))
+    elif ib_only and got_interface:
+        res.finding("pod-to-pod data over secondary addresses", None,
+                    "not run: the NIC is InfiniBand-only (no netdev, no IP); show RDMA traffic with ib_write_bw by hand")
     elif not a.get("address"):
         res.finding("pod-to-pod data over secondary addresses", False,
                     "not run: pod aic-nic-a has no secondary IPv4 address to reach")

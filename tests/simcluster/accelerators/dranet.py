@@ -395,7 +395,7 @@ def devices_for(dranet, pod, container):
     """The RDMA character devices DRANET's CreateContainer hook adds (/dev/infiniband/uverbsN, rdma_cm)."""
     out = []
     for iface in dranet.pod_interfaces(pod):
-        index = int(re.sub(r"\D", "", iface["rdma"]) or 0)
+        index = int(re.search(r"(\d+)$", iface["rdma"]).group(1)) if re.search(r"\d$", iface["rdma"]) else 0
         out.append({"vendor": "dranet", "path": "/dev/infiniband/uverbs%d" % index, "major": 231,
                     "minor": 192 + index, "node": (pod.get("spec") or {}).get("nodeName"), "control": True})
     if out:
