@@ -170,13 +170,18 @@ def plan_nodes(nics, selector_is_default):
 
 
 # --------------------------------------------------------------------------------------------- observe
-def _try_list(cluster, api_version, resource, max_items, **kwargs):
+def _list_slices(cluster, api_version, sample):
+    """dra.net ResourceSlices, at most `sample`: with the field selector spec.driver (served since DRA's beta), or
+    one bounded list filtered here when the API server rejects that selector (400). Other errors propagate."""
     try:
-        return cluster.list(api_version, resource, max_items=max_items, limit=min(500, max_items), **kwargs), ""
-    except cl.ForbiddenError:
-        raise
-    except cl.ClusterError as err:
-        return [], str(err)
+        return cluster.list(api_version, "resourceslices", field_selector="spec.driver=%s" % DRIVER,
+                            max_items=sample, limit=min(500, sample)), ""
+    except cl.ApiRequestError as err:
+        if err.status != 400:
+            raise
+        items = cluster.list(api_version, "resourceslices", max_items=sample, limit=min(500, sample))
+        return ([s for s in items if (s.get("spec") or {}).get("driver") == DRIVER],
+                "the API server rejected fieldSelector spec.driver (%s); read %d slices" % (err, len(items)))
 
 
 def observe(cluster, opts):
@@ -194,23 +199,18 @@ def observe(cluster, opts):
                                                for s in (c.get("spec") or {}).get("selectors") or ()]}
                                 for c in cluster.list(api_version, "deviceclasses", max_items=200)]
         if disc.has(api_version, "resourceslices"):
-            slices, error = _try_list(cluster, api_version, "resourceslices", sample,
-                                      field_selector="spec.driver=%s" % DRIVER)
-            if error:   # an API server without the field selector: a bounded list, filtered here
-                slices, error = _try_list(cluster, api_version, "resourceslices", sample)
-                slices = [s for s in slices if (s.get("spec") or {}).get("driver") == DRIVER]
-            facts["slice_note"] = error
+            slices, facts["slice_note"] = _list_slices(cluster, api_version, sample)
             facts["truncated"] = len(slices) >= sample
             facts["slices"] = [dra.summarize_slice(s) for s in slices]
     if disc.has(*NAD):
-        nads, dummy = _try_list(cluster, NAD[0], NAD[1], 50)
+        nads = cluster.list(NAD[0], NAD[1], max_items=50, limit=50)
         facts["nads"] = ["%s/%s" % (n["metadata"].get("namespace"), n["metadata"]["name"]) for n in nads]
     for resource in SRIOV[1]:
         if disc.has(SRIOV[0], resource):
-            items, dummy = _try_list(cluster, SRIOV[0], resource, 50)
+            items = cluster.list(SRIOV[0], resource, max_items=50, limit=50)
             facts["sriov"][resource] = len(items)
     if disc.has(*NIC_POLICY):
-        items, dummy = _try_list(cluster, NIC_POLICY[0], NIC_POLICY[1], 5)
+        items = cluster.list(NIC_POLICY[0], NIC_POLICY[1], max_items=5, limit=5)
         facts["nic_policies"] = [n["metadata"]["name"] for n in items]
     nodes = cluster.list("v1", "nodes", max_items=max(1, int(opts.get("node_sample", 500))))
     facts["nodes_sampled"] = len(nodes)
@@ -393,6 +393,8 @@ def judge(facts, probe_out=None, passive_reason="", expect_hardware=False):
              for n, devices in sorted(nics["nodes"].items()) for d in devices][:200]), "table")
     for name, detail in non_dra:
         res.finding(name, None, detail)
+    if facts.get("slice_note"):
+        res.note(facts["slice_note"] + ".")
     if facts.get("classes"):
         res.add_evidence("DeviceClasses", [{"name": c["name"], "selectors": c["selectors"]} for c in facts["classes"]], "yaml")
 
