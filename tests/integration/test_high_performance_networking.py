@@ -13,9 +13,10 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     IMPLEMENTED, NOT_APPLICABLE, NOT_IMPLEMENTED, PARTIAL)
 
 from checks_support import FAST, ROOT, leftovers, probe_namespaces, run_module, start_sim
+from test_conform_playbook import requirements, run_playbook
 
 MODULE = "high_performance_networking"
-ARGS = dict(FAST, pending_window=3)
+ARGS = dict(FAST, pending_window=2)
 # scenario -> (active, passive)
 EXPECTED = {
     "networking-1.36": (IMPLEMENTED, PARTIAL),
@@ -39,6 +40,20 @@ def clusters(tmp_path_factory):
         sim.stop()
 
 
+@pytest.fixture(scope="module")
+def results(clusters):
+    """The module's result per (scenario, mode), run once (the verdict test and the detailed tests share it)."""
+    done = {}
+
+    def get(scenario, mode="active"):
+        if (scenario, mode) not in done:
+            sim = clusters(scenario)
+            done[(scenario, mode)] = run(sim, mode=mode)
+            assert probe_namespaces(sim) == [] and leftovers(sim) == []
+        return done[(scenario, mode)]
+    return get
+
+
 def finding(result, name):
     found = [f for f in result["findings"] if f["name"] == name]
     assert found, [f["name"] for f in result["findings"]]
@@ -59,17 +74,15 @@ def run(sim, **extra):
 
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
-def test_verdicts(clusters, scenario):
-    sim = clusters(scenario)
+def test_verdicts(results, scenario):
     for mode, want in zip(("active", "passive"), EXPECTED[scenario]):
-        result = run(sim, mode=mode)
+        result = results(scenario, mode)
         assert (mode, result["status"]) == (mode, want), result["notes"]
         assert result["mode"] == mode
-        assert probe_namespaces(sim) == [] and leftovers(sim) == []
 
 
-def test_implemented_shows_the_interface_the_pending_pod_and_the_ping(clusters):
-    result = run(clusters("networking-1.36"))
+def test_implemented_shows_the_interface_the_pending_pod_and_the_ping(results):
+    result = results("networking-1.36")
     slices = evidence(result, "DRANET NICs (ResourceSlices of dra.net)")
     assert "pci-0000-03-00-0  rdma0   True  mlx5_0" in slices and "gpu-1" in slices
     assert "rdma0 192.168.10.1" in finding(result, "pod got a claimed NIC as a secondary interface")["detail"]
@@ -86,8 +99,8 @@ def test_implemented_shows_the_interface_the_pending_pod_and_the_ping(clusters):
     assert nodes == {"gpu-0", "gpu-1"}
 
 
-def test_without_nri_the_interface_never_reaches_the_pod(clusters):
-    result = run(clusters("networking-no-nri"))
+def test_without_nri_the_interface_never_reaches_the_pod(results):
+    result = results("networking-no-nri")
     assert finding(result, "scheduled onto a node that has the NIC")["passed"] is True
     assert finding(result, "pod got a claimed NIC as a secondary interface")["passed"] is False
     assert finding(result, "pod-to-pod data over secondary addresses")["passed"] is False
@@ -95,17 +108,15 @@ def test_without_nri_the_interface_never_reaches_the_pod(clusters):
     assert evidence(result, "pod aic-nic-a's ResourceClaim status")["devices"] == []
 
 
-def test_multus_only_names_the_mechanism(clusters):
-    result = run(clusters("networking-multus-only"))
+def test_multus_only_names_the_mechanism(results):
+    result = results("networking-multus-only")
     assert finding(result, "Multus NetworkAttachmentDefinitions")["detail"] == "1: default/rdma-net"
     assert "not through DRA" in result["summary"] and "DRANET" in result["notes"]
 
 
-def test_no_hardware_is_na_unless_expected(clusters):
-    sim = clusters("cpu-only")
-    result = run(sim)
-    assert result["notes"].startswith("N/A:")
-    assert run(sim, expect_hardware=True)["status"] == NOT_IMPLEMENTED
+def test_no_hardware_is_na_unless_expected(clusters, results):
+    assert results("cpu-only")["notes"].startswith("N/A:")
+    assert run(clusters("cpu-only"), expect_hardware=True)["status"] == NOT_IMPLEMENTED
 
 
 def test_impossible_device_class_option_skips_the_probe(clusters):
@@ -145,3 +156,18 @@ def test_shipped_roles_are_enough(clusters):
             assert leftovers(sim) == []
     out = run_module(MODULE, dict(ARGS, kubeconfig=clusters("networking-1.36").kubeconfig_for("nobody"), mode="passive"))
     assert out["failed"] and "docs/rbac.md" in out["msg"] and "Traceback" not in out["msg"]
+
+
+@pytest.mark.slow(seconds=18)
+def test_conform_role_writes_the_verdict_into_the_1_36_submission(clusters, tmp_path):
+    """playbooks/conform.yml with conform_checks=high_performance_networking: the role's task passes its options,
+    and the 1.36 PRODUCT.yaml carries the verdict with its evidence file."""
+    sim = clusters("networking-1.36")
+    run = run_playbook(sim.kubeconfig, str(tmp_path), "conform_checks=high_performance_networking",
+                       "conform_network_pending_window=2", "conform_wait_sleep=0.2")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    product = yaml.safe_load((tmp_path / "v1.36" / "simulated-ai-cluster" / "PRODUCT.yaml").read_text())
+    req = requirements(product)["high_performance_networking"]
+    assert (req["level"], req["status"]) == ("SHOULD", IMPLEMENTED)
+    assert req["evidence"] and all((tmp_path / "v1.36" / "simulated-ai-cluster" / e).is_file() for e in req["evidence"])
+    assert leftovers(sim) == [] and probe_namespaces(sim) == []
