@@ -473,9 +473,9 @@ def _judge_probe(res, out, nics):
     ping = b.get("ping") or (None, 0, 0)
     data = ping[0] == 0 and ping[2] > 0 and bool(secondary_interfaces(b.get("interfaces") or {}))
     if b.get("summary"):
-        res.finding("pod-to-pod data over secondary addresses", data,
-                    "%s -> %s (%s): %d/%d packets received, exit %s" % (b.get("bound") or b["node"], a.get("address"),
-                                                                    a.get("node"), ping[2], ping[1], ping[0]))
+        detail = "%s -> %s (%s): %d/%d packets received, exit %s" % (
+            b.get("bound") or b["node"], a.get("address"), a.get("node"), ping[2], ping[1], ping[0])
+        res.finding("pod-to-pod data over secondary addresses", data, detail)
     elif ib_only and got_interface:
         res.finding("pod-to-pod data over secondary addresses", None,
                     "not run: the NIC is InfiniBand-only (no netdev, no IP); show RDMA traffic with ib_write_bw by hand")
@@ -486,10 +486,10 @@ def _judge_probe(res, out, nics):
         res.finding("pod-to-pod data over secondary addresses", None,
                     "not run: needs a second node publishing a matching NIC (only %s has one)" % a.get("node"))
     reported = [d for d in (out.get("claim") or {}).get("devices") or () if d.get("networkData")]
+    shown = ["%s: %s %s" % (d.get("device"), d["networkData"].get("interfaceName"), " ".join(d["networkData"].get("ips") or ()))
+             for d in reported]
     res.finding("claim status reports the interface (networkData)", True if reported else None,
-                ", ".join("%s: %s %s" % (d.get("device"), (d.get("networkData") or {}).get("interfaceName"),
-                                        " ".join((d.get("networkData") or {}).get("ips") or ())) for d in reported)
-                if reported else "the driver wrote no status.devices for the claim (informational)")
+                ", ".join(shown) if reported else "the driver wrote no status.devices for the claim (informational)")
     for line in out.get("timed_out") or ():
         res.note(line)
     if out.get("cleanup"):
