@@ -248,3 +248,27 @@ def test_a_pod_that_never_ran_is_never_implemented():
     out["timed_out"] = ["timed out after 20s waiting for pod aic-nic-a to print its interfaces"]
     result = hpn.judge(facts(), out)
     assert result["status"] == PARTIAL and "timed out" in result["notes"]
+
+
+def test_an_interface_that_is_not_the_allocated_nic_does_not_count():
+    """A CNI that adds net1 to every pod must not pass for DRANET's NIC: only the allocated NIC's name counts."""
+    out = probe_out()
+    other = IP_OUTPUT.replace("rdma0", "net1")
+    out["a"].update({"log": other, "interfaces": hpn.parse_interfaces(other)})
+    result = hpn.judge(facts(), out)
+    assert result["status"] == PARTIAL
+    got = finding(result, "pod got a claimed NIC as a secondary interface")
+    assert got["passed"] is False and "none of them is the allocated NIC (rdma0)" in got["detail"]
+    assert finding(result, "pod-to-pod data over secondary addresses")["passed"] is False
+    assert "Multus" in result["notes"]
+
+
+def test_the_name_reported_in_the_claim_status_counts():
+    out = probe_out()
+    renamed = IP_OUTPUT.replace("rdma0", "eth99")
+    out["a"].update({"log": renamed, "interfaces": hpn.parse_interfaces(renamed)})
+    out["b"]["interfaces"] = hpn.parse_interfaces(renamed)
+    out["claim"]["devices"] = [{"driver": "dra.net", "pool": "10.140.65.248", "device": "pci-0000-03-00-0",
+                                "networkData": {"interfaceName": "eth99", "ips": ["192.168.10.10/24"]}}]
+    result = hpn.judge(facts(), out)
+    assert result["status"] == IMPLEMENTED and "eth99" in result["summary"]

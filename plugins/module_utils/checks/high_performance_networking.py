@@ -119,6 +119,19 @@ def rdma_devices(text):
                       if re.match(r"^(uverbs\d+|umad\d+|issm\d+|rdma_cm)$", line.strip())))
 
 
+def expected_names(nic, claim):
+    """Names the allocated NIC can have inside the pod: its dra.net/ifName (DRANET keeps the name unless the claim
+    config renames it; the probe sets no config) and the interfaceName the driver reported in the claim status."""
+    names = set()
+    if (nic or {}).get("ifName"):
+        names.add(nic["ifName"])
+    for device in (claim or {}).get("devices") or ():
+        name = (device.get("networkData") or {}).get("interfaceName")
+        if name:
+            names.add(name)
+    return names
+
+
 def secondary_interfaces(interfaces):
     return {name: addrs for name, addrs in interfaces.items() if name not in PRIMARY_INTERFACES}
 
@@ -302,8 +315,8 @@ def probe(cluster, opts, facts, deadline):
 
         secondary = secondary_interfaces(out["a"]["interfaces"])
         if_name = (out["a"]["nic"] or {}).get("ifName")
-        address = ipv4(secondary.get(if_name) or []) if if_name in secondary else \
-            next((ipv4(a) for a in secondary.values() if ipv4(a)), None)
+        names = expected_names(out["a"]["nic"], out["claim"])
+        address = next((ipv4(secondary[n]) for n in sorted(names) if n in secondary and ipv4(secondary[n])), None)
         out["a"]["address"] = address
         node_b = next((n for n in others if n != out["a"]["node"]), None)
         if node_b is None and out["a"]["node"] and node_a and node_a != out["a"]["node"]:
@@ -453,9 +466,12 @@ def _judge_probe(res, out, nics):
     nic = a.get("nic") or {}
     verbs = [d for d in a.get("rdma_devices") or () if d.startswith("uverbs")]
     ib_only = bool(nic.get("name")) and not nic.get("ifName") and nic.get("rdma") is True
-    got_interface = a.get("phase") == "Running" and (bool(secondary) or (ib_only and bool(verbs)))
+    names = expected_names(nic, out.get("claim"))
+    matched = sorted(n for n in secondary if n in names)
+    got_interface = a.get("phase") == "Running" and (bool(matched) or (ib_only and bool(verbs)))
     res.finding("pod got a claimed NIC as a secondary interface", got_interface,
                 "%s: %s" % (a.get("summary"), ", ".join("%s %s" % (k, " ".join(v)) for k, v in sorted(secondary.items())))
+                + ("" if matched else "; none of them is the allocated NIC (%s)" % (", ".join(sorted(names)) or "name unknown"))
                 if secondary else "%s; %s" % (a.get("summary") or "pod not run", "RDMA devices only (InfiniBand NIC): %s"
                                               % ", ".join(a.get("rdma_devices")) if ib_only and verbs else
                                               "no interface besides lo and eth0 in the pod"))
@@ -464,14 +480,16 @@ def _judge_probe(res, out, nics):
     res.finding("scheduled onto a node that has the NIC", scheduled,
                 "allocated %s (%s) on %s" % (nic.get("name"), nic.get("ifName"), a.get("node")) if nic.get("name")
                 else "no dra.net device was allocated to the claim")
-    if scheduled and got_interface and nic.get("ifName") and nic["ifName"] not in secondary:
-        res.note("The pod's secondary interface is not named like the allocated NIC (%s); a claim config may rename "
-                 "it." % nic["ifName"])
+    if secondary and not matched and not ib_only:
+        res.note("The pod has interfaces besides lo and eth0 (%s), but none is the NIC allocated to its claim (%s): "
+                 "another CNI (Multus?) may add them to every pod; DRANET did not move the NIC in."
+                 % (", ".join(sorted(secondary)), ", ".join(sorted(names)) or "its name is unknown"))
     stayed = bool(pending) and not pending.get("bound")
     res.finding("unsatisfiable NIC claim stays Pending", stayed if pending else False,
                 "after %ss: %s" % (pending.get("waited"), pending.get("summary")) if pending else "not run")
     ping = b.get("ping") or (None, 0, 0)
-    data = ping[0] == 0 and ping[2] > 0 and bool(secondary_interfaces(b.get("interfaces") or {}))
+    data = got_interface and ping[0] == 0 and ping[2] > 0 and \
+        any(n in names for n in secondary_interfaces(b.get("interfaces") or {}))
     if b.get("summary"):
         detail = "%s -> %s (%s): %d/%d packets received, exit %s" % (
             b.get("bound") or b["node"], a.get("address"), a.get("node"), ping[2], ping[1], ping[0])
@@ -498,7 +516,7 @@ def _judge_probe(res, out, nics):
     if all(outcomes):
         res.set(IMPLEMENTED, "a pod claimed an RDMA NIC through DRA (dra.net), got it as %s, an unsatisfiable claim "
                 "stayed Pending, and two pods on different nodes exchanged data over their secondary addresses"
-                % ", ".join(sorted(secondary)))
+                % ", ".join(matched or verbs))
         return res.to_dict()
     res.set(PARTIAL, "DRANET publishes NICs, but %s" % "; ".join(
         why for ok, why in zip(outcomes, ("no claimed NIC reached the pod as an interface",
