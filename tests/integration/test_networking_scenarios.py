@@ -3,6 +3,7 @@ the unsatisfiable claim, ping over the secondary addresses (docs/scenarios.md, "
 the broken variants, check mode, the shipped RBAC roles, and no probe object left behind."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -13,6 +14,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     IMPLEMENTED, NOT_APPLICABLE, NOT_IMPLEMENTED, PARTIAL)
 
 from checks_support import FAST, ROOT, leftovers, probe_namespaces, run_module, start_sim
+from test_checks_rbac import rules_minus_one
 from test_conform_playbook import requirements, run_playbook
 
 MODULE = "high_performance_networking"
@@ -171,3 +173,33 @@ def test_conform_role_writes_the_verdict_into_the_1_36_submission(clusters, tmp_
     assert (req["level"], req["status"]) == ("SHOULD", IMPLEMENTED)
     assert req["evidence"] and all((tmp_path / "v1.36" / "simulated-ai-cluster" / e).is_file() for e in req["evidence"])
     assert leftovers(sim) == [] and probe_namespaces(sim) == []
+
+
+def test_each_passive_rule_is_needed_or_unused(clusters):
+    """With one permission of the passive accelerator role less, the passive check on the Multus cluster fails
+    naming exactly that rule, or gives the full role's verdict; the rules it reads are needed."""
+    sim = clusters("networking-multus-only")
+    admin = cl.Cluster.connect({"kubeconfig": sim.kubeconfig})
+    sim.add_user("hpn-minus", "hpn-minus-token")
+    admin.create("rbac.authorization.k8s.io/v1", "clusterrolebindings", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "hpn-minus"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "hpn-minus"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "hpn-minus"}]})
+    needed, problems = [], []
+    for group, resource, verb, rules in rules_minus_one(ROLES["passive"]):
+        admin.delete("rbac.authorization.k8s.io/v1", "clusterroles", "hpn-minus")
+        admin.create("rbac.authorization.k8s.io/v1", "clusterroles", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "hpn-minus"},
+            "rules": rules})
+        rule = json.dumps({"apiGroups": [group], "resources": [resource], "verbs": [verb]}, sort_keys=True)
+        out = run_module(MODULE, dict(ARGS, kubeconfig=sim.kubeconfig_for("hpn-minus"), mode="passive"))
+        if out.get("failed"):
+            if rule in out["msg"] and "docs/rbac.md" in out["msg"] and "Traceback" not in out["msg"]:
+                needed.append("%s %s" % (verb, resource))
+            else:
+                problems.append("without %s: %s" % (rule, out["msg"]))
+        elif out["result"]["status"] != PARTIAL:
+            problems.append("without %s: %s" % (rule, out["result"]["status"]))
+    assert problems == []
+    assert sorted(needed) == ["list deviceclasses", "list network-attachment-definitions", "list nodes",
+                              "list resourceslices"]
