@@ -86,10 +86,10 @@ _ALPINE_RELEASE = ('NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NA
 #: (glob on the repository path, profile); the first match wins
 IMAGE_PROFILES = [
     ("*/library/busybox", ImageProfile("busybox", cmd=["sh"], shell="ash", userland="busybox",
-                                       tools={"wget", "nslookup", "ip"},
+                                       tools={"wget", "nslookup", "ip", "ping"},
                                        path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")),
     ("*/library/alpine", ImageProfile("alpine", cmd=["/bin/sh"], shell="ash", userland="busybox",
-                                      tools={"wget", "nslookup", "ip"}, os_release=_ALPINE_RELEASE)),
+                                      tools={"wget", "nslookup", "ip", "ping"}, os_release=_ALPINE_RELEASE)),
     ("*/library/ubuntu", ImageProfile("ubuntu", cmd=["/bin/bash"], shell="dash", userland="gnu",
                                       tools={"getent"}, os_release=_UBUNTU_RELEASE)),
     ("*/library/debian", ImageProfile("debian", cmd=["bash"], shell="dash", userland="gnu", tools={"getent"},
@@ -102,10 +102,10 @@ IMAGE_PROFILES = [
                                        userland="busybox", tools={"curl", "wget", "nslookup"},
                                        os_release=_ALPINE_RELEASE)),
     ("*/nicolaka/netshoot", ImageProfile("netshoot", cmd=["zsh"], shell="ash", userland="busybox",
-                                         tools={"curl", "wget", "nslookup", "getent", "ip"},
+                                         tools={"curl", "wget", "nslookup", "getent", "ip", "ping"},
                                          os_release=_ALPINE_RELEASE)),
     ("*/e2e-test-images/agnhost", ImageProfile("agnhost", entrypoint=["/agnhost"], shell="ash",
-                                               userland="busybox", tools={"curl", "wget", "nslookup", "ip"},
+                                               userland="busybox", tools={"curl", "wget", "nslookup", "ip", "ping"},
                                                os_release=_ALPINE_RELEASE)),
     ("*/hashicorp/http-echo", ImageProfile("http-echo", entrypoint=["/http-echo"])),
     ("*/pause", ImageProfile("pause", entrypoint=["/pause"])),
@@ -642,6 +642,7 @@ class Runtime(object):
         self._apps = []               # [(pattern, factory)]
         self._commands = {}           # name -> (fn, available)
         self._device_providers = []
+        self._interface_providers = []
         self._resolvers = []
         self._runs = {}               # (namespace, pod name) -> {"uid": uid, "containers": {name: [runs]}}
         self._ips = {}                # pod IP -> (namespace, name)
@@ -680,6 +681,17 @@ class Runtime(object):
     def register_device_provider(self, fn):
         """fn(pod, container) -> [device dicts] granted to the container (device plugins, DRA)."""
         self._device_providers.append(fn)
+
+    def register_interface_provider(self, fn):
+        """fn(proc) -> [{name, mac, mtu, addresses}]: network interfaces of the container's pod besides lo and
+        eth0 (DRA network drivers such as DRANET move them into the pod's network namespace); `ip` lists them."""
+        self._interface_providers.append(fn)
+
+    def interfaces_for(self, proc):
+        out = []
+        for provider in self._interface_providers:
+            out.extend(provider(proc) or ())
+        return out
 
     def register_resolver(self, fn):
         """fn(host, port, proc) -> handler(HttpRequest) or (pod, port) or None, consulted by curl/wget

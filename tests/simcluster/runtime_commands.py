@@ -10,6 +10,7 @@ container's log with simulated timestamps.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import math
 import posixpath
 import re
@@ -877,14 +878,20 @@ def cmd_ps(ctx, argv):
 
 
 def cmd_ip(ctx, argv):
-    """`ip addr`/`ip -o link`/`ip route`: the pod's eth0 and lo."""
+    """`ip addr`/`ip -o link`/`ip route`: the pod's lo and eth0, then the interfaces a network driver moved into
+    the pod (runtime.interfaces_for, e.g. DRANET's RDMA NICs)."""
     args = [a for a in argv[1:] if not a.startswith("-")]
     oneline = "-o" in argv
     what = args[0] if args else "addr"
     ip = ctx.host.pod_ip or "10.128.0.2"
+    extra = ctx.host.runtime.interfaces_for(ctx.host)
     if what.startswith("r"):
         ctx.out("default via %s dev eth0\n%s/24 dev eth0 proto kernel scope link src %s\n" % (
             ".".join(ip.split(".")[:3] + ["1"]), ".".join(ip.split(".")[:3] + ["0"]), ip))
+        for iface in extra:
+            for cidr in iface.get("addresses") or ():
+                ctx.out("%s dev %s proto kernel scope link src %s\n" % (
+                    ipaddress.ip_interface(cidr).network, iface["name"], cidr.split("/", 1)[0]))
         return 0
     lines = [("1", "lo", "<LOOPBACK,UP,LOWER_UP>", "65536", "127.0.0.1/8"),
              ("2", "eth0@if7", "<BROADCAST,MULTICAST,UP,LOWER_UP>", "1500", ip + "/24")]
@@ -899,6 +906,21 @@ def cmd_ip(ctx, argv):
             ctx.out("%s: %s: %s mtu %s qdisc noqueue state UP group default\n" % (index, name, flags, mtu))
             if not what.startswith("l"):
                 ctx.out("    inet %s scope global %s\n" % (addr, name.split("@", 1)[0]))
+    for offset, iface in enumerate(extra):
+        index, name, mtu, mac = len(lines) + 1 + offset, iface["name"], iface.get("mtu", 1500), iface.get("mac", "")
+        if what.startswith("l"):
+            ctx.out(("%d: %s: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu %s qdisc mq state UP mode DEFAULT group default "
+                     "qlen 1000%slink/ether %s brd ff:ff:ff:ff:ff:ff\n") % (
+                         index, name, mtu, "\\    " if oneline else "\n    ", mac))
+        elif oneline:
+            for cidr in iface.get("addresses") or ():
+                ctx.out("%d: %s    inet %s scope global %s\\       valid_lft forever preferred_lft forever\n" % (
+                    index, name, cidr, name))
+        else:
+            ctx.out("%d: %s: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu %s qdisc mq state UP group default qlen 1000\n"
+                    % (index, name, mtu))
+            for cidr in iface.get("addresses") or ():
+                ctx.out("    inet %s scope global %s\n" % (cidr, name))
     return 0
 
 

@@ -14,7 +14,7 @@ under `settings.accelerators` (acceptEnvvarWhenUnprivileged) and `settings.runti
 """
 from __future__ import annotations
 
-from . import dcgm, dra, toolkit
+from . import dcgm, dra, dranet, toolkit
 from .deviceplugin import DeviceManager, DevicePluginController, is_device_plugin_pod
 from .inventory import Inventory
 
@@ -56,7 +56,8 @@ class Accelerators(object):
             if any(dra.is_plugin_pod(p) for p in on_node) and dra.SLICES in store.types and \
                     not any((s.get("spec") or {}).get("nodeName") == node for s in store.list(dra.SLICES)[0]):
                 return False
-        return True
+        dranet_state = getattr(self, "dranet", None)
+        return dranet_state is None or dranet_state.settled()
 
 
 def install(sim):
@@ -78,4 +79,5 @@ def install(sim):
     manager.add_controller(DevicePluginController(manager, acc.inventory, acc.devices))
     manager.add_controller(dra.DraDriverController(manager, acc.dra_state, acc.inventory))
     manager.add_controller(dra.ClaimController(manager, acc.dra_state, acc.inventory))
+    acc.dranet = dranet.install(sim, acc)   # DRANET (dra.net): RDMA NICs of settings.dranet
     return acc
