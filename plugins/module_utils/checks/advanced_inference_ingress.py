@@ -383,13 +383,16 @@ def wait_ready(cluster, opts, ns, pool_api, group, models, deadline):
         out["error"] = out["error"] or "%s (option route_timeout)" % err
     out["route"] = gw.route_summary(route)
     field = "parents" if group == GROUP_V1 else "parent"
-    try:
-        pool = cluster.wait_for_object(
-            "InferencePool %s/aic-pool to be Accepted with ResolvedRefs by its Gateway" % ns, pool_api, "inferencepools",
-            "aic-pool", ns, lambda p: parents_ready(((p or {}).get("status") or {}).get(field)),
-            deadline.bound(int(opts.get("route_timeout", 60))), opts.wait_sleep, deadline)
-    except cl.WaitTimeout as err:
-        pool = err.last
+    if out["route"]["ready"]:
+        try:
+            pool = cluster.wait_for_object(
+                "InferencePool %s/aic-pool to be Accepted with ResolvedRefs by its Gateway" % ns, pool_api,
+                "inferencepools", "aic-pool", ns, lambda p: parents_ready(((p or {}).get("status") or {}).get(field)),
+                deadline.bound(int(opts.get("route_timeout", 60))), opts.wait_sleep, deadline)
+        except cl.WaitTimeout as err:
+            pool = err.last
+    else:   # a pool gets status.parents once a Gateway has accepted a route to it: no use waiting
+        pool = cluster.get(pool_api, "inferencepools", "aic-pool", namespace=ns)
     out["pool"] = pool_summary(pool, group) if pool else None
     try:
         for name in models + ["aic-pool-epp"]:
