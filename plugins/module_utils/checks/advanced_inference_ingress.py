@@ -360,6 +360,7 @@ def probe(cluster, opts, chosen, group, version, deadline):
                 pod = cluster.get("v1", "pods", name, namespace=ns) or {}
                 out["pod_ips"][name] = (pod.get("status") or {}).get("podIP")
     out["cleanup_note"] = namespace.cleanup_note
+    out["release"] = gw.wait_released(cluster, out, opts, deadline) if chosen["implementation"] == "Envoy Gateway" else None
     return out
 
 
@@ -479,6 +480,10 @@ def judge_probe(result, chosen, probes):
     result.add_evidence("probe InferencePool", pool or {}, kind="yaml")
     if probes.get("cleanup_note"):
         result.note(probes["cleanup_note"])
+    release = probes.get("release")
+    if release is not None:
+        result.finding("probe Gateway's address released at cleanup", bool(release.get("released")),
+                       release.get("error") or "the proxy Service holding the address was deleted")
     programmed = result.finding("probe Gateway Accepted and Programmed with an address",
                                 bool(gateway.get("programmed") and gateway.get("addresses")),
                                 "addresses %s" % gateway.get("addresses") if gateway else probes.get("error") or "no status")
