@@ -126,3 +126,29 @@ def test_no_inference_extension_is_not_implemented(tmp_path):
         assert probe_objects(sim) == []
     finally:
         sim.stop()
+
+
+@pytest.mark.parametrize("mode, expected", [("passive", PARTIAL), ("active", IMPLEMENTED)])
+def test_each_mode_runs_with_its_serving_clusterrole(good, mode, expected):
+    """files/rbac/k8s-ai-conformance-serving-<mode>.yaml is enough (docs/rbac.md), bound as an admin would."""
+    import os
+
+    import yaml
+
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
+
+    from checks_support import ROOT
+
+    role = "k8s-ai-conformance-serving-%s" % mode
+    admin = cl.Cluster.connect({"kubeconfig": good.kubeconfig})
+    with open(os.path.join(ROOT, "files", "rbac", role + ".yaml"), encoding="utf-8") as handle:
+        admin.create("rbac.authorization.k8s.io/v1", "clusterroles", yaml.safe_load(handle))
+    good.add_user("gaie-%s" % mode, "gaie-%s-token" % mode)
+    admin.create("rbac.authorization.k8s.io/v1", "clusterrolebindings", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "gaie-%s" % mode}]})
+    out = run_module(MODULE, dict(FAST, kubeconfig=good.kubeconfig_for("gaie-%s" % mode), mode=mode, **EXTRA))
+    assert not out.get("failed"), out.get("msg")
+    assert out["result"]["status"] == expected, out["result"]["notes"]
+    assert probe_objects(good) == []
