@@ -293,8 +293,10 @@ def epp_objects(name, namespace, pool, group, opts):
     labels = {"app": name, pr.PROBE_LABEL: name}
     meta = {"name": name, "namespace": namespace}
     account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)}
+    # the upstream Role: the EPP watches its pool, the InferenceObjectives that name it, and the pool's pods
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": dict(meta), "rules": [
-        {"apiGroups": [group], "resources": ["inferencepools"], "verbs": ["get", "watch", "list"]},
+        {"apiGroups": [GROUP_X], "resources": ["inferenceobjectives", "inferencepools"], "verbs": ["get", "watch", "list"]},
+        {"apiGroups": [GROUP_V1], "resources": ["inferencepools"], "verbs": ["get", "watch", "list"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch", "list"]}]}
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": dict(meta),
                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
