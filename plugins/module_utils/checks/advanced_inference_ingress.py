@@ -489,11 +489,10 @@ def judge_probe(result, chosen, probes):
     programmed = result.finding("probe Gateway Accepted and Programmed with an address",
                                 bool(gateway.get("programmed") and gateway.get("addresses")),
                                 "addresses %s" % gateway.get("addresses") if gateway else probes.get("error") or "no status")
+    conditions = sorted("%s=%s (%s: %s)" % (c["type"], c["status"], c["reason"], c.get("message"))
+                        for p in route.get("parents") or [] for c in p["conditions"])
     routed = result.finding("probe HTTPRoute to the InferencePool Accepted with ResolvedRefs", bool(route.get("ready")),
-                            "; ".join("%s=%s" % item for p in route.get("parents") or []
-                                      for item in sorted(((c["type"], "%s (%s: %s)" % (c["status"], c["reason"],
-                                                                                        c.get("message")))
-                                                          for c in p["conditions"]))) or probes.get("error") or "no status")
+                            "; ".join(conditions) or probes.get("error") or "no status")
     accepted = result.finding("probe InferencePool Accepted with ResolvedRefs by its Gateway (status.parents)",
                               bool(pool and pool["ready"]), "%s" % ((pool or {}).get("parents") or "no status.parents"))
     counts = probes.get("tally")
@@ -506,8 +505,8 @@ def judge_probe(result, chosen, probes):
                         "InferencePool: it does not support the Inference Extension (or not this API version). Only "
                         "the CRDs are installed." % chosen["implementation"])
         elif not programmed:
-            result.note("The probe Gateway was not Programmed with an address: %s." % (probes.get("error") or "see its "
-                                                                                            "conditions"))
+            result.note("The probe Gateway was not Programmed with an address: %s."
+                        % (probes.get("error") or "see its conditions"))
         else:
             result.note("No traffic could be measured: %s." % detail)
         return result.set(PARTIAL, "Inference Extension CRDs installed; routing through an InferencePool not "

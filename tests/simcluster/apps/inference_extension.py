@@ -269,7 +269,7 @@ def _epp(proc):
     verbosity = int(flags.get("v") or 1)
     grpc_port = int(flags.get("grpc-port") or DEFAULT_GRPC_PORT)
     picker = Picker(random.Random(proc.pod["metadata"].get("uid")))
-    _log(proc, "info", "Flags processed", flags={k: v for k, v in flags.items()})
+    _log(proc, "info", "Flags processed", flags=dict(flags))
     if not pool_name:
         _log(proc, "error", "Failed to validate flags", error="required \"pool-name\" flag not set")
         return 1
