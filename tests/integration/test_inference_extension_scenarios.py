@@ -16,8 +16,8 @@ PROBE_KINDS = (("", "pods"), ("", "services"), ("", "configmaps"), ("", "service
                ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings"),
                ("inference.networking.k8s.io", "inferencepools"), ("gateway.networking.k8s.io", "gateways"),
                ("gateway.networking.k8s.io", "httproutes"))
-# a route the implementation refuses never becomes ready: its bounded wait (real seconds) before the verdict
-EXTRA = {"route_timeout": 3}
+# bounded waits (real seconds); a route refused with InvalidKind ends its wait at once
+EXTRA = {"route_timeout": 20}
 
 
 def probe_objects(sim):
@@ -100,24 +100,25 @@ def test_older_pool_version_is_valid_for_its_crd(good):
         admin.delete("inference.networking.x-k8s.io/v1alpha2", "inferencepools", "aic-alpha-pool", namespace="inference-demo")
 
 
-@pytest.mark.parametrize("scenario, finding_name", [
-    ("inference-extension-no-picker", "the endpoint picker chose every serving endpoint"),
-    ("inference-extension-unsupported", "probe HTTPRoute to the InferencePool Accepted with ResolvedRefs"),
+@pytest.mark.parametrize("scenario, finding_name, detail", [
+    ("inference-extension-no-picker", "the endpoint picker chose every serving endpoint", "0 picked"),
+    ("inference-extension-unsupported", "probe HTTPRoute to the InferencePool Accepted with ResolvedRefs", "InvalidKind"),
 ])
-def test_broken_variants_are_partial(tmp_path, scenario, finding_name):
+def test_broken_variants_are_partial(tmp_path, scenario, finding_name, detail):
     sim = start_sim(scenario, tmp_path)
     try:
         assert run(sim, mode="passive")["status"] == PARTIAL
         result = run(sim)
         assert result["status"] == PARTIAL, result["summary"]
         assert passed(result, finding_name) is False
+        assert detail in finding(result, finding_name)[0]["detail"]
         assert probe_objects(sim) == []
     finally:
         sim.stop()
 
 
 def test_no_inference_extension_is_not_implemented(tmp_path):
-    sim = start_sim("ai-stack", tmp_path)
+    sim = start_sim("no-gateway-api", tmp_path)
     try:
         for mode in ("passive", "active"):
             result = run(sim, mode=mode)

@@ -66,6 +66,17 @@ def test_parents_ready_needs_both_conditions_on_one_parent():
     assert aii.parents_ready(ALPHA_POOL["status"]["parent"])
 
 
+def test_kind_refused_is_invalid_kind_for_the_current_generation():
+    def route(reason, observed=3):
+        return {"metadata": {"generation": 3}, "status": {"parents": [{"conditions": [
+            {"type": "Accepted", "status": "True", "reason": "Accepted"},
+            {"type": "ResolvedRefs", "status": "False", "reason": reason, "observedGeneration": observed}]}]}}
+    assert aii.kind_refused(route("InvalidKind"))
+    assert not aii.kind_refused(route("InvalidKind", observed=2))
+    assert not aii.kind_refused(route("BackendNotFound"))
+    assert not aii.kind_refused({"metadata": {"name": "r"}})
+
+
 def test_pool_refs_of_upstream_routes():
     weighted = upstream("gateway_weighted_two_pools.yaml.txt")[0]
     assert aii.pool_refs(weighted) == [

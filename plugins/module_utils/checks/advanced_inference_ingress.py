@@ -90,6 +90,18 @@ def parents_ready(parents):
     return False
 
 
+def kind_refused(route):
+    """Has an implementation answered ResolvedRefs=False, InvalidKind for the route's generation (it does not
+    support InferencePool backends)? That answer does not change by waiting."""
+    generation = ((route or {}).get("metadata") or {}).get("generation")
+    for parent in ((route or {}).get("status") or {}).get("parents") or []:
+        cond = conditions_of(parent.get("conditions")).get("ResolvedRefs") or {}
+        if cond.get("status") == "False" and cond.get("reason") == "InvalidKind" and \
+                cond.get("observedGeneration") in (None, generation):
+            return True
+    return False
+
+
 def pool_summary(pool, group):
     """What a pool says, for either API version."""
     spec = pool.get("spec") or {}
@@ -380,7 +392,8 @@ def wait_ready(cluster, opts, ns, pool_api, group, models, deadline):
     try:
         route = cluster.wait_for_object(
             "HTTPRoute %s/aic-route to be Accepted with ResolvedRefs" % ns, gw.API, "httproutes", "aic-route", ns,
-            gw.route_ready, deadline.bound(int(opts.get("route_timeout", 60))), opts.wait_sleep, deadline)
+            lambda r: gw.route_ready(r) or kind_refused(r), deadline.bound(int(opts.get("route_timeout", 60))),
+            opts.wait_sleep, deadline)
     except cl.WaitTimeout as err:
         route = err.last
         out["error"] = out["error"] or "%s (option route_timeout)" % err
