@@ -1125,7 +1125,7 @@ def _curl_one(ctx, opts, url, last):
         return _curl_error(ctx, opts, 60, "SSL certificate problem: unable to get local issuer certificate")
     if opts.get("fail") and status >= 400 and not opts.get("fail_body"):
         code = _curl_error(ctx, opts, 22, "The requested URL returned error: %d" % status)
-        _curl_write_out(ctx, opts, status, body, url)
+        _curl_write_out(ctx, opts, status, body, url, out_headers)
         return code
     text = body.decode("utf-8", "replace")
     shown = ""
@@ -1140,7 +1140,7 @@ def _curl_one(ctx, opts, url, last):
             ctx.fs.write(ctx.path(opts["output"]), shown)
     else:
         ctx.out(shown)
-    _curl_write_out(ctx, opts, status, body, url)
+    _curl_write_out(ctx, opts, status, body, url, out_headers)
     if opts.get("fail_body") and status >= 400:
         return _curl_error(ctx, opts, 22, "The requested URL returned error: %d" % status)
     return 0
@@ -1152,10 +1152,12 @@ def _curl_data(ctx, value):
     return value
 
 
-def _curl_write_out(ctx, opts, status, body, url):
+def _curl_write_out(ctx, opts, status, body, url, headers=None):
     fmt = opts.get("write_out")
     if not fmt:
         return
+    received = {str(k).lower(): v for k, v in (headers or {}).items()}
+    fmt = re.sub(r"%header\{([^}]+)\}", lambda m: received.get(m.group(1).lower(), ""), fmt)   # curl 7.84+
     values = {"http_code": "%03d" % status, "response_code": "%d" % status, "size_download": str(len(body)),
               "time_total": "0.001234", "time_connect": "0.000321", "url_effective": url,
               "content_type": "text/plain", "http_version": "1.1", "exitcode": "0"}

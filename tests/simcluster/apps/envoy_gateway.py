@@ -33,6 +33,10 @@ that the gateway_api role relies on, and how far this app follows it:
   (settings.gatewayApi): loadBalancer: false (no LB controller: Gateways stay AddressNotAssigned);
   dataPlane.ignoreWeights (proxies send everything to a rule's first backend) and dataPlane.ignoreHeaders
   (proxies never program header matches), which break the data plane while every status looks fine.
+* Gateway API Inference Extension (Envoy Gateway v1.5+): HTTPRoute backendRefs of kind InferencePool resolve when
+  the pool exists, the pool gets status.parents (Accepted, ResolvedRefs) for each Gateway, and the proxies ask the
+  pool's endpoint picker which endpoint to use (inference_extension.py). Switches: settings.gatewayApi.inferencePool:
+  false (not supported: InvalidKind), dataPlane.bypassEndpointPicker (the proxies pick at random).
 """
 from __future__ import annotations
 
@@ -48,6 +52,7 @@ import urllib.parse
 import yaml
 
 from . import gateway_dataplane as dp
+from . import inference_extension as gaie
 from ..errors import ApiError
 from ..tls import ServingCerts
 
@@ -153,8 +158,10 @@ def _server(proc):
     settings = (getattr(sim, "settings", None) or {}).get("gatewayApi") or {}
     while True:  # like the real controller: runs until the pod stops
         accept_classes(sim.store, sim.clock, controller_name)
+        pools = settings.get("inferencePool", True) is not False
         for step in (lambda: reconcile_gateways(sim.store, sim.clock, controller_name, namespace),
-                     lambda: reconcile_routes(sim.store, sim.clock, controller_name)):
+                     lambda: reconcile_routes(sim.store, sim.clock, controller_name, inference_pools=pools),
+                     lambda: reconcile_inference_pools(sim.store, sim.clock, controller_name) if pools else None):
             try:
                 step()
             except ApiError:
@@ -408,7 +415,7 @@ def _grant_allows(store, route_namespace, target_namespace, kind, name):
     return False
 
 
-def resolve_refs(store, route):
+def resolve_refs(store, route, inference_pools=False):
     """(ResolvedRefs condition tuple, Accepted problem or None) of a route's rules."""
     namespace = route["metadata"]["namespace"]
     for r_index, rule in enumerate((route.get("spec") or {}).get("rules") or []):
@@ -417,6 +424,14 @@ def resolve_refs(store, route):
                 return None, ("Accepted", "False", "UnsupportedValue", "Unsupported filter type: %s" % f.get("type"))
         for b_index, ref in enumerate(rule.get("backendRefs") or []):
             where = "Failed to process route rule %d backendRef %d" % (r_index, b_index)
+            if inference_pools and gaie.is_pool_ref(ref):
+                if (ref.get("namespace") or namespace) != namespace:
+                    return ("ResolvedRefs", "False", "RefNotPermitted", "%s: cross-namespace InferencePool is not "
+                            "supported." % where), None
+                if gaie.get_pool(store, ref, namespace) is None:
+                    return ("ResolvedRefs", "False", "BackendNotFound", "%s: InferencePool %s/%s not found." % (
+                        where, namespace, ref.get("name"))), None
+                continue
             if (ref.get("group") or "") != "" or (ref.get("kind") or "Service") != "Service":
                 return ("ResolvedRefs", "False", "InvalidKind", "%s: %s is not a supported backend kind." % (
                     where, ref.get("kind"))), None
@@ -430,7 +445,7 @@ def resolve_refs(store, route):
     return ("ResolvedRefs", "True", "ResolvedRefs", "Resolved all the Object references for the Route"), None
 
 
-def reconcile_routes(store, clock, controller_name):
+def reconcile_routes(store, clock, controller_name, inference_pools=False):
     """status.parents of every HTTPRoute that points at a Gateway of an accepted class of this controller."""
     if HTTPROUTES not in store.types or GATEWAYS not in store.types:
         return
@@ -448,7 +463,7 @@ def reconcile_routes(store, clock, controller_name):
             gateway = _parent_gateway(store, route, ref)
             if gateway is None or (gateway.get("spec") or {}).get("gatewayClassName") not in classes:
                 continue
-            resolved, unsupported = resolve_refs(store, route)
+            resolved, unsupported = resolve_refs(store, route, inference_pools)
             if unsupported:
                 accepted = unsupported
                 resolved = ("ResolvedRefs", "True", "ResolvedRefs", "Resolved all the Object references for the Route")
@@ -471,6 +486,25 @@ def reconcile_routes(store, clock, controller_name):
             store.update(HTTPROUTES, updated, subresource="status")
         except ApiError:
             pass
+
+
+def reconcile_inference_pools(store, clock, controller_name):
+    """status.parents of the InferencePools that accepted routes of this controller's Gateways reference."""
+    referenced = {}
+    for route in store.list(HTTPROUTES)[0] if HTTPROUTES in store.types else ():
+        namespace = route["metadata"]["namespace"]
+        gateways = {((p.get("parentRef") or {}).get("namespace") or namespace, (p.get("parentRef") or {}).get("name"))
+                    for p in (route.get("status") or {}).get("parents") or []
+                    if p.get("controllerName") == controller_name and
+                    any(c.get("type") == "Accepted" and c.get("status") == "True" for c in p.get("conditions") or [])}
+        if not gateways or route["metadata"].get("deletionTimestamp"):
+            continue
+        for rule in (route.get("spec") or {}).get("rules") or []:
+            for ref in rule.get("backendRefs") or []:
+                if gaie.is_pool_ref(ref):
+                    key = (ref["group"], ref.get("namespace") or namespace, ref.get("name"))
+                    referenced.setdefault(key, set()).update(gateways)
+    gaie.reconcile_pool_status(store, clock, controller_name, referenced)
 
 
 def _ref_key(route, ref):
@@ -582,12 +616,21 @@ def _forward(proc, route, rule, match, req, headers, settings, rng):
     ref = dp.choose_backend(rule.get("backendRefs"), rng, ignore_weights=settings.get("ignoreWeights"))
     if ref is None:
         return 500, {"server": "envoy", "content-length": "0"}, ""
+    supported = ((getattr(proc.runtime.sim, "settings", None) or {}).get("gatewayApi") or {}).get("inferencePool", True)
+    pool = gaie.get_pool(proc.runtime.sim.store, ref, route["metadata"]["namespace"]) \
+        if gaie.is_pool_ref(ref) and supported is not False else None
+    if gaie.is_pool_ref(ref) and pool is None:
+        return 500, {"server": "envoy", "content-length": "0"}, ""
     for f in ref.get("filters") or []:
         if f.get("type") == "RequestHeaderModifier":
             headers = dp.modify_headers(headers, f.get("requestHeaderModifier"))
         elif f.get("type") == "ResponseHeaderModifier":
             response_mod = f.get("responseHeaderModifier")
-    result = _send(proc, route, ref, req.method, path, req.query, headers, req.body)
+    if pool is not None:
+        result = gaie.forward_to_pool(proc, proc.runtime.sim.store, pool, req.method, path, req.query, headers, req.body,
+                                      rng, bypass=settings.get("bypassEndpointPicker"))
+    else:
+        result = _send(proc, route, ref, req.method, path, req.query, headers, req.body)
     if result[0] != "ok":
         return 503, {"server": "envoy", "content-type": "text/plain"}, "upstream connect error or disconnect/reset before headers"
     status, out_headers, body = result[1:]

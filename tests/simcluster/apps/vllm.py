@@ -9,6 +9,8 @@ What the real servers do that the checks rely on, and how far this app follows i
   `vllm:num_requests_running` / `vllm:num_requests_waiting` (gauges), `vllm:prompt_tokens_total` /
   `vllm:generation_tokens_total` (counters) and `vllm:e2e_request_latency_seconds` (histogram).
 * `--model` (or `--served-model-name`) names the model; requests for another model answer 404 as vLLM does.
+* llm-d-inference-sim only: with the environment variables POD_NAME / POD_NAMESPACE set, every answer carries the
+  headers `x-inference-pod` / `x-inference-namespace` (its README, "Environment variables"); vLLM has no such headers.
 * Not modelled: real generation, batching, KV cache, GPU memory.
 """
 from __future__ import annotations
@@ -115,9 +117,26 @@ def server_app(proc):
 
 def _serve(proc):
     server = Server(proc)
-    proc.listen(server.port, server.handle)
+    handler = server.handle
+    if "llm-d-inference-sim" in (proc.container.get("image") or ""):
+        handler = _with_pod_headers(server.handle, proc.env.get("POD_NAME"), proc.env.get("POD_NAMESPACE"))
+    proc.listen(server.port, handler)
     proc.write("INFO:     Started server process [1]\nINFO:     Uvicorn running on http://0.0.0.0:%d\n" % server.port)
     yield float("inf")
+
+
+def _with_pod_headers(handle, pod_name, pod_namespace):
+    """llm-d-inference-sim's x-inference-pod / x-inference-namespace response headers (when the env is set)."""
+    extra = {}
+    if pod_name:
+        extra["x-inference-pod"] = pod_name
+    if pod_namespace:
+        extra["x-inference-namespace"] = pod_namespace
+
+    def wrapped(req):
+        status, headers, body = handle(req)
+        return status, dict(headers or {}, **extra), body
+    return wrapped
 
 
 def register(sim):
