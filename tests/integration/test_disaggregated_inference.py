@@ -110,3 +110,37 @@ def test_wrong_model_fails_the_request(clusters):
     assert finding(result, "completion through the front answered 2xx")[0]["passed"] is False
     assert "HTTP 404" in finding(result, "completion through the front answered 2xx")[0]["detail"]
     assert leftovers(sim) == []
+
+
+def bind_role(sim, mode):
+    """files/rbac/k8s-ai-conformance-serving-<mode>.yaml applied and bound to a new user, as an admin would."""
+    import os
+
+    import yaml
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
+    from checks_support import ROOT
+
+    role = "k8s-ai-conformance-serving-%s" % mode
+    admin = cl.Cluster.connect({"kubeconfig": sim.kubeconfig})
+    if admin.get("rbac.authorization.k8s.io/v1", "clusterroles", role) is None:
+        with open(os.path.join(ROOT, "files", "rbac", role + ".yaml"), encoding="utf-8") as handle:
+            admin.create("rbac.authorization.k8s.io/v1", "clusterroles", yaml.safe_load(handle))
+        sim.add_user("disagg-%s" % mode, "disagg-%s-token" % mode)
+        admin.create("rbac.authorization.k8s.io/v1", "clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "disagg-%s" % mode}]})
+    return sim.kubeconfig_for("disagg-%s" % mode)
+
+
+@pytest.mark.parametrize("mode", ["passive", "active"])
+def test_each_mode_runs_with_its_serving_clusterrole_only(clusters, mode):
+    sim = clusters("disaggregated-simulator")
+    args = dict(FAST, kubeconfig=bind_role(sim, mode), mode=mode, **REQUEST)
+    out = run_module(MODULE, args)
+    assert "result" in out, out
+    assert out["result"]["mode"] == mode
+    assert finding(out["result"], "prefill and decode in separate Ready pods")[0]["passed"] is True
+    if mode == "active":
+        assert finding(out["result"], "prefill and decode pods distinct")[0]["passed"] is True
+    assert leftovers(sim) == []
