@@ -93,17 +93,17 @@ def is_sidecar(container):
 
 
 def model_of(pod):
-    """The served model from a serving container's flags (--served-model-name, --model, `vllm serve MODEL`)."""
+    """The served model from a serving container's flags (--served-model-name, --model, --model-path, or
+    `vllm serve MODEL`), also inside a `sh -c` script."""
     for container in (pod.get("spec") or {}).get("containers") or ():
-        argv = _args(container)
-        for index, arg in enumerate(argv):
-            for flag in ("--served-model-name", "--model", "--model-path"):
-                if arg.startswith(flag + "="):
-                    return arg.split("=", 1)[1].split()[0] if arg.split("=", 1)[1] else None
-                if arg == flag and index + 1 < len(argv):
-                    return argv[index + 1]
-            if arg == "serve" and index + 1 < len(argv) and not argv[index + 1].startswith("-"):
-                return argv[index + 1]
+        text = " ".join(_args(container))
+        for flag in ("served-model-name", "model", "model-path"):
+            match = re.search(r"--%s(?:=|\s+)([^\s;'\"]+)" % flag, text)
+            if match:
+                return match.group(1)
+        match = re.search(r"(?:^|\s)serve\s+([^-\s][^\s;'\"]*)", text)
+        if match:
+            return match.group(1)
     return None
 
 
