@@ -162,7 +162,8 @@ def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
     if not cluster.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=cluster.KUBERNETES_IMPORT_ERROR)
-    result, error = probe.run_check("disaggregated_inference", disaggregated_inference.run, module.params, module.check_mode)
+    result, error = probe.run_check("disaggregated_inference", disaggregated_inference.run, module.params,
+                                    module.check_mode)
     if error:
         module.fail_json(msg=error)
     module.exit_json(changed=False, result=result)

@@ -35,7 +35,8 @@ def pod_from(deployment, name, ready=True, node="gpu-0"):
 
 def llmd_workers(block="decode.yaml", prefill_block="prefill.yaml", prefill_ready=True):
     decode = next(o for o in objects(block) if o["kind"] == "Deployment" and "decode" in o["metadata"]["name"])
-    prefill = next(o for o in objects(prefill_block) if o["kind"] == "Deployment" and "prefill" in o["metadata"]["name"])
+    prefill = next(o for o in objects(prefill_block)
+                   if o["kind"] == "Deployment" and "prefill" in o["metadata"]["name"])
     return [di.pod_summary(pod_from(decode, "decode-0"), "decode", "llm-d"),
             di.pod_summary(pod_from(prefill, "prefill-0", ready=prefill_ready, node="gpu-1"), "prefill", "llm-d")]
 

@@ -160,7 +160,8 @@ def choose_front(routes, gateways, services, decode_labels):
         ns = route["metadata"].get("namespace")
         for ref in (route.get("spec") or {}).get("parentRefs") or ():
             gw = by_name.get((ref.get("namespace") or ns, ref.get("name")))
-            addresses = [a.get("value") for a in ((gw or {}).get("status") or {}).get("addresses") or () if a.get("value")]
+            status = (gw or {}).get("status") or {}
+            addresses = [a.get("value") for a in status.get("addresses") or () if a.get("value")]
             if not gw or not addresses:
                 continue
             listeners = [item for item in (gw.get("spec") or {}).get("listeners") or ()
@@ -179,7 +180,8 @@ def choose_front(routes, gateways, services, decode_labels):
         if selector and ports and any(all(labels.get(k) == v for k, v in selector.items()) for labels in decode_labels):
             return ("http://%s.%s.svc.cluster.local:%s" % (svc["metadata"]["name"], svc["metadata"].get("namespace"),
                                                            ports[0].get("port")),
-                    "Service %s/%s (no Gateway route found)" % (svc["metadata"].get("namespace"), svc["metadata"]["name"]))
+                    "Service %s/%s (no Gateway route found)" % (svc["metadata"].get("namespace"),
+                                                                 svc["metadata"]["name"]))
     return None, "no Gateway route or Service in front of the decode pods"
 
 
@@ -272,7 +274,8 @@ def observe_front(cluster, group, facts):
     if facts["gateway_api"]:
         routes = [r for r in cluster.list(GATEWAY_API, "httproutes", namespace=ns, limit=MAX_WORKLOADS,
                                           max_items=MAX_WORKLOADS) if _route_accepted(r)]
-        gateway_ns = {ref.get("namespace") or ns for r in routes for ref in (r.get("spec") or {}).get("parentRefs") or ()}
+        gateway_ns = {ref.get("namespace") or ns for r in routes
+                      for ref in (r.get("spec") or {}).get("parentRefs") or ()}
         for gns in sorted(gateway_ns)[:5]:
             gateways.extend(cluster.list(GATEWAY_API, "gateways", namespace=gns, limit=MAX_WORKLOADS,
                                          max_items=MAX_WORKLOADS))
@@ -378,8 +381,7 @@ def judge(facts, group=None, front=None, probe_out=None, passive_reason="", requ
                     "llm-d-routing-sidecar in %s" % ", ".join(w["name"] for w in group["decode"] if w["sidecar"])
                     if group["sidecar"] else "no routing sidecar on the decode pods (another P/D router may be in use)")
     res.finding("real model servers (not simulators)", not group["simulator"],
-                "simulator images: %s" % ", ".join(sorted({i for w in group["prefill"] + group["decode"] for i in w["images"]
-                                                           if is_simulator(i)})) if group["simulator"] else
+                "simulator images: %s" % ", ".join(_simulator_images(group)) if group["simulator"] else
                 "no simulator image in the prefill/decode pods")
     ceiling = PARTIAL if group["simulator"] else IMPLEMENTED
     sim_note = ("The prefill and decode pods run a simulator (e.g. llm-d-inference-sim): the request test proves the "
@@ -411,7 +413,8 @@ def _judge_request(res, group, front, out, ceiling):
                                  "http_status": status, "response_head": out.get("body"), "error": out.get("error")},
                      "yaml")
     if not res.finding("completion through the front answered 2xx", status is not None and 200 <= status < 300,
-                       "HTTP %s from %s%s" % (status, out.get("url"), (": " + out["error"]) if out.get("error") else "")):
+                       "HTTP %s from %s%s" % (status, out.get("url"),
+                                              (": " + out["error"]) if out.get("error") else "")):
         res.note("The completion request did not succeed (HTTP %s%s); check the model name (option model), the "
                  "model's load and the gateway route." % (status, ", " + out["error"] if out.get("error") else ""))
         return res.set(PARTIAL, "prefill/decode pods are Ready but a request through %s failed" % where).to_dict()
@@ -424,13 +427,15 @@ def _judge_request(res, group, front, out, ceiling):
         res.add_evidence("log lines with the request id", {"prefill": prefill, "decode": decode}, "yaml")
     distinct = bool(prefill and decode and set(prefill).isdisjoint(decode))
     if prefill and decode:
-        res.finding("prefill and decode pods distinct", distinct, "prefill %s, decode %s" % (sorted(prefill), sorted(decode)))
+        res.finding("prefill and decode pods distinct", distinct,
+                    "prefill %s, decode %s" % (sorted(prefill), sorted(decode)))
     if distinct:
         res.set(IMPLEMENTED, "request %s was prefilled in %s and decoded in %s (%s)" % (
             rid, sorted(prefill)[0], sorted(decode)[0], group["framework"]))
         return res.lower_to(ceiling, "Simulator images: wiring shown, KV transfer not.").to_dict()
     if decode and not prefill:
-        res.note("The request was served by a decode pod alone: the router did not send it to a prefill pod (llm-d: the "
+        res.note("The request was served by a decode pod alone: the router did not send it to a prefill pod "
+                 "(llm-d: the "
                  "inference scheduler needs the pd-profile-handler with prefill and decode filters, and sets "
                  "x-prefiller-host-port for the routing sidecar).")
     elif not decode and not prefill:
@@ -441,6 +446,10 @@ def _judge_request(res, group, front, out, ceiling):
                  "logging on the decode servers.")
     return res.set(PARTIAL, "prefill/decode pods are Ready, but one request was not seen in both a prefill and a "
                             "decode pod").to_dict()
+
+
+def _simulator_images(group):
+    return sorted({i for w in group["prefill"] + group["decode"] for i in w["images"] if is_simulator(i)})
 
 
 def _group_line(group):

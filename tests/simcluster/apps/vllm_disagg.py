@@ -49,8 +49,8 @@ def _timestamp(proc):
 
 def _flags(argv):
     """vllm.py's flag reader, also for Go-style single-dash flags (-port=8000, -vllm-port 8001)."""
-    return vllm._flags(["-" + a if a.startswith("-") and not a.startswith("--") else a  # pylint: disable=protected-access
-                        for a in argv])
+    argv = ["-" + a if a.startswith("-") and not a.startswith("--") else a for a in argv]
+    return vllm._flags(argv)  # pylint: disable=protected-access
 
 
 class DisaggServer(vllm.Server):
@@ -64,9 +64,9 @@ class DisaggServer(vllm.Server):
         self.connector = flags.get("kv-transfer-config") or ""
         self.engine_id = str(uuid.uuid5(uuid.NAMESPACE_URL, proc.pod["metadata"].get("uid") or proc.hostname))
         argv = list(proc.argv)
-        if "serve" in argv[:2] and len(argv) > argv.index("serve") + 1 and not argv[argv.index("serve") + 1].startswith("-") \
-                and not (flags.get("served-model-name") or flags.get("model")):
-            self.model = argv[argv.index("serve") + 1]       # `vllm serve MODEL`
+        after = argv[argv.index("serve") + 1:argv.index("serve") + 2] if "serve" in argv[:2] else []
+        if after and not after[0].startswith("-") and not (flags.get("served-model-name") or flags.get("model")):
+            self.model = after[0]                           # `vllm serve MODEL`
         if "/llm-d/llm-d-inference-sim" in (proc.container.get("image") or ""):
             self.log_requests = True                        # the simulator logs each request it handles
 
@@ -206,7 +206,8 @@ def _ready_pool_pods(proc, role):
             continue
         if pod["metadata"].get("deletionTimestamp") or not (pod.get("status") or {}).get("podIP"):
             continue
-        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in (pod.get("status") or {}).get("conditions") or ()):
+        conditions = (pod.get("status") or {}).get("conditions") or ()
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
             out.append(pod)
     return sorted(out, key=lambda p: p["metadata"]["name"])
 
