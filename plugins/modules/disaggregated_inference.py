@@ -19,9 +19,9 @@ description:
     C(--disaggregation-mode prefill|decode) and their pods, and whether LeaderWorkerSet is served.
   - With O(request_test=true) in V(active) mode (off by default, it needs the model loaded) it creates, in a fresh
     namespace it deletes afterwards, a curl pod that sends one completion with an explicit C(x-request-id) through the
-    deployment's front (a Gateway with an Accepted HTTPRoute in the deployment's namespace, else a Service selecting
-    its decode pods, or O(endpoint)), then looks for that id in the logs of the serving containers of the Ready
-    prefill and decode pods (a decode pod's routing sidecar does not count).
+    deployment's front (O(endpoint), else a Gateway with an address whose HTTPRoute in the deployment's namespace
+    is Accepted), then looks for that id in the logs of the serving containers of the Ready prefill and decode
+    pods (a decode pod's routing sidecar does not count).
   - Implemented needs the id in a prefill pod and in a decode pod, distinct pods, served by real model servers.
     A Ready prefill/decode deployment without the request test, simulator images (llm-d-inference-sim), a failed
     request or an id seen in one role only is Partially Implemented; no Ready prefill or decode pod is Not
@@ -38,7 +38,8 @@ options:
     description:
       - Base URL of the deployment's front as a pod reaches it (for example V(http://10.0.0.5) or
         V(http://gateway.llm-d.svc.cluster.local)); C(/v1/completions) is appended unless the URL ends in
-        C(/completions). Default the discovered Gateway address or Service.
+        C(/completions). Default the address of the Gateway whose HTTPRoute in the deployment's namespace is
+        Accepted; without one (SGLang's router, Dynamo's frontend) set this option.
     type: str
   namespace:
     description: Look for prefill/decode deployments in this namespace only (default all namespaces).

@@ -85,6 +85,7 @@ def test_passive_and_check_mode_create_nothing(clusters):
 
 def test_prefill_missing_is_not_implemented(clusters):
     sim = clusters("disaggregated-no-prefill")
+    assert check(sim)["status"] == NOT_IMPLEMENTED
     result = check(sim, **REQUEST)
     assert result["status"] == NOT_IMPLEMENTED, result
     assert "no prefill pod" in result["summary"]
@@ -143,4 +144,46 @@ def test_each_mode_runs_with_its_serving_clusterrole_only(clusters, mode):
     assert finding(out["result"], "prefill and decode in separate Ready pods")[0]["passed"] is True
     if mode == "active":
         assert finding(out["result"], "prefill and decode pods distinct")[0]["passed"] is True
+    assert leftovers(sim) == []
+
+
+def test_conform_role_reports_it_on_a_1_36_cluster(clusters, tmp_path):
+    """The conform playbook with the role's disaggregated_inference options: the verdict lands in PRODUCT.yaml."""
+    import yaml
+    from test_conform_playbook import requirements, run_playbook
+
+    sim = clusters("disaggregated-1.36")
+    run = run_playbook(sim.kubeconfig, str(tmp_path), "conform_checks=disaggregated_inference",
+                       "conform_disaggregated_request_test=true", "conform_disaggregated_request_timeout=30",
+                       "conform_wait_timeout=20", "conform_wait_sleep=0.1")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    product = yaml.safe_load((tmp_path / "v1.36" / "simulated-ai-cluster" / "PRODUCT.yaml").read_text())
+    req = requirements(product)["disaggregated_inference"]
+    assert req["level"] == "SHOULD" and req["status"] == IMPLEMENTED, req
+    assert req["evidence"]
+    assert leftovers(sim) == []
+
+
+def test_sglang_workers_are_found_from_their_pod_templates(clusters):
+    sim = clusters("disaggregated-sglang")
+    result = check(sim)
+    assert result["status"] == PARTIAL, result
+    ready = finding(result, "prefill and decode in separate Ready pods")[0]
+    assert ready["passed"] is True and "sglang in sglang: prefill 1/1 Ready, decode 1/1 Ready" in ready["detail"]
+    assert "served" in finding(result, "LeaderWorkerSet served")[0]["detail"]
+    # the router's pods run no --disaggregation-mode: not counted as a role
+    table = next(e for e in result["evidence"] if e["title"] == "prefill/decode pods")["content"]
+    assert "sglang-router" not in table
+
+
+def test_sglang_request_test_without_a_gateway_asks_for_the_endpoint(clusters):
+    sim = clusters("disaggregated-sglang")
+    result = check(sim, **REQUEST)
+    assert result["status"] == PARTIAL, result
+    assert finding(result, "a front for the deployment")[0]["passed"] is False
+    assert "set endpoint" in result["notes"]
+    # through the router (the simulator's SGLang pods log no request ids): never Implemented
+    result = check(sim, endpoint="http://sglang-router.sglang.svc.cluster.local:8000", **REQUEST)
+    assert result["status"] == PARTIAL, result
+    assert not finding(result, "prefill and decode pods distinct")
     assert leftovers(sim) == []

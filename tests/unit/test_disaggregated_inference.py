@@ -108,17 +108,17 @@ def test_deployments_need_distinct_ready_pods_of_both_roles():
     assert not di.deployments(llmd_workers()[:1])[0]["healthy"]
 
 
-def test_choose_front_prefers_a_gateway_route_and_falls_back_to_a_decode_service():
+def test_choose_front_needs_a_gateway_with_an_address_and_an_accepted_route():
     front = objects("front.yaml")
     gateway = copy.deepcopy(next(o for o in front if o["kind"] == "Gateway"))
     route = next(o for o in front if o["kind"] == "HTTPRoute")
+    assert di.choose_front([route], [gateway])[0] is None                  # not Programmed yet: no address
     gateway["status"] = {"addresses": [{"type": "IPAddress", "value": "172.18.255.200"}]}
-    decode_labels = [llmd_workers()[0]["labels"]]
-    service = {"metadata": {"name": "decode", "namespace": "llm-d"},
-               "spec": {"selector": {"llm-d.ai/role": "decode"}, "ports": [{"port": 8000}]}}
-    assert di.choose_front([route], [gateway], [service], decode_labels)[0] == "http://172.18.255.200"
-    assert di.choose_front([route], [], [service], decode_labels)[0] == "http://decode.llm-d.svc.cluster.local:8000"
-    assert di.choose_front([], [], [], decode_labels)[0] is None
+    assert di.choose_front([route], [gateway]) == (
+        "http://172.18.255.200", "Gateway llm-d/infra-pd-inference-gateway (HTTPRoute llm-d/ms-pd-llm-d-modelservice)")
+    gateway["spec"]["listeners"][0]["port"] = 8080
+    assert di.choose_front([route], [gateway])[0] == "http://172.18.255.200:8080"
+    assert di.choose_front([], [gateway])[0] is None
 
 
 def test_client_script_and_output():

@@ -11,7 +11,7 @@ disaggregated_inference.
   (nvidia.com/v1alpha1) whose services have `subComponentType: prefill|decode`; SGLang workloads whose pod
   template runs `--disaggregation-mode prefill|decode` (Deployments, StatefulSets, LeaderWorkerSets, one page
   of each) and their pods; whether LeaderWorkerSet is served; the pods' images (simulators: llm-d-inference-sim);
-  the front: a Gateway whose HTTPRoute sits in the deployment's namespace, else a Service selecting its decode pods.
+  the front: a Gateway whose Accepted HTTPRoute sits in the deployment's namespace (else the `endpoint` option).
 * Active (opt-in `request_test: true`, heavy: it needs the deployment's model loaded): from a curl pod in a fresh
   probe namespace, one completion with an explicit `x-request-id` through that front (or `endpoint`); then the
   id is looked for in the logs of the deployment's prefill and decode pods (the serving containers; a decode pod's
@@ -152,9 +152,10 @@ def deployments(workers):
     return sorted(out, key=lambda g: (not g["healthy"], g["framework"], g["namespace"] or ""))
 
 
-def choose_front(routes, gateways, services, decode_labels):
-    """Where the request goes: (url base, description). A Gateway with an address whose HTTPRoute (in the
-    deployment's namespace) is Accepted comes first; else a Service whose selector picks decode pods."""
+def choose_front(routes, gateways):
+    """Where the request goes: (url base, description): a Gateway with an address whose HTTPRoute (in the
+    deployment's namespace) is Accepted. A Service is not guessed: one that selects the decode pods would skip
+    the router that pairs them with prefill pods (llm-d's scheduler, SGLang's router); `endpoint` names it."""
     by_name = {(g["metadata"].get("namespace"), g["metadata"]["name"]): g for g in gateways}
     for route in routes:
         ns = route["metadata"].get("namespace")
@@ -174,15 +175,7 @@ def choose_front(routes, gateways, services, decode_labels):
             return ("http://%s%s" % (host, "" if port == 80 else ":%d" % port),
                     "Gateway %s/%s (HTTPRoute %s/%s)" % (gw["metadata"].get("namespace"), gw["metadata"]["name"], ns,
                                                           route["metadata"]["name"]))
-    for svc in services:
-        selector = (svc.get("spec") or {}).get("selector") or {}
-        ports = (svc.get("spec") or {}).get("ports") or ()
-        if selector and ports and any(all(labels.get(k) == v for k, v in selector.items()) for labels in decode_labels):
-            return ("http://%s.%s.svc.cluster.local:%s" % (svc["metadata"]["name"], svc["metadata"].get("namespace"),
-                                                           ports[0].get("port")),
-                    "Service %s/%s (no Gateway route found)" % (svc["metadata"].get("namespace"),
-                                                                 svc["metadata"]["name"]))
-    return None, "no Gateway route or Service in front of the decode pods"
+    return None, "no Gateway with an address and an Accepted HTTPRoute in the deployment's namespace"
 
 
 def request_id(rng=None):
@@ -238,7 +231,9 @@ def observe(cluster, opts):
             summary = dynamo_summary(dgd)
             if summary["roles"]:
                 facts["dynamo"].append(summary)
-    facts["workers"].extend(_sglang_workers(cluster, namespace, facts["lws"]))
+    workers, workloads = _sglang_workers(cluster, namespace, facts["lws"])
+    facts["workers"].extend(workers)
+    facts["sglang_workloads"] = workloads
     return facts
 
 
@@ -257,18 +252,20 @@ def _sglang_workers(cluster, namespace, lws):
                 selector = (spec.get("selector") or {}).get("matchLabels") or {}
             role = sglang_role(template.get("spec"))
             if role and selector and not ((template.get("metadata") or {}).get("labels") or {}).get(ROLE_LABEL):
-                found.append((obj["metadata"].get("namespace"), selector, role))
+                found.append((obj["metadata"].get("namespace"), selector, role,
+                              "%s/%s" % (obj.get("kind") or plural, obj["metadata"]["name"])))
     workers = []
-    for ns, selector, role in found[:MAX_SGLANG]:
+    for ns, selector, role, unused_name in found[:MAX_SGLANG]:
         expr = ",".join("%s=%s" % item for item in sorted(selector.items()))
         for pod in cluster.list("v1", "pods", namespace=ns, label_selector=expr, limit=MAX_PODS,
                                 max_items=MAX_PODS):
             workers.append(pod_summary(pod, sglang_role(pod.get("spec")) or role, "sglang"))
-    return workers
+    workloads = [{"namespace": item[0], "workload": item[3], "role": item[2]} for item in found[:50]]
+    return workers, workloads
 
 
 def observe_front(cluster, group, facts):
-    """The Gateway route or Service in front of the deployment (reads in its namespace only)."""
+    """The Gateway in front of the deployment (HTTPRoutes of its namespace, their parent Gateways)."""
     ns = group["namespace"]
     routes, gateways = [], []
     if facts["gateway_api"]:
@@ -279,8 +276,7 @@ def observe_front(cluster, group, facts):
         for gns in sorted(gateway_ns)[:5]:
             gateways.extend(cluster.list(GATEWAY_API, "gateways", namespace=gns, limit=MAX_WORKLOADS,
                                          max_items=MAX_WORKLOADS))
-    services = cluster.list("v1", "services", namespace=ns, limit=MAX_WORKLOADS, max_items=MAX_WORKLOADS)
-    return choose_front(routes, gateways, services, [w["labels"] for w in group["decode"]])
+    return choose_front(routes, gateways)
 
 
 def _route_accepted(route):
@@ -349,6 +345,8 @@ def judge(facts, group=None, front=None, probe_out=None, passive_reason="", requ
               ", ".join(w["images"])] for w in facts["workers"][:60]]), "table")
     if facts.get("dynamo"):
         res.add_evidence("Dynamo DynamoGraphDeployments", facts["dynamo"], "yaml")
+    if facts.get("sglang_workloads"):
+        res.add_evidence("SGLang --disaggregation-mode workloads", facts["sglang_workloads"], "yaml")
     res.finding("LeaderWorkerSet served", None, "leaderworkersets.leaderworkerset.x-k8s.io %s (informational)"
                 % ("served" if facts.get("lws") else "not served"))
     dynamo_pd = [d for d in facts.get("dynamo") or () if all(r in d["roles"] for r in ROLES)]
@@ -367,8 +365,11 @@ def judge(facts, group=None, front=None, probe_out=None, passive_reason="", requ
                      "Dynamo frontend with an x-request-id and look for it in a prefill and a decode worker's logs.")
             return res.set(PARTIAL if ready else NOT_IMPLEMENTED,
                            "Dynamo prefill/decode graph %s" % ("Ready" if ready else "not Ready")).to_dict()
-        if groups:
-            missing = "; ".join(_missing(g) for g in groups)
+        if groups or facts.get("sglang_workloads"):
+            missing = "; ".join([_missing(g) for g in groups] + [
+                "SGLang %s %s in %s: no pods" % (w["role"], w["workload"], w["namespace"])
+                for w in facts.get("sglang_workloads") or ()
+                if not any(g["framework"] == "sglang" and g["namespace"] == w["namespace"] for g in groups)])
             res.note("Prefill and decode must run in separate Ready pods: %s. A decode pod alone serves requests "
                      "aggregated (llm-d's routing sidecar sends a request to the local decoder when the scheduler "
                      "names no prefill pod), so no request is disaggregated." % missing)
@@ -402,8 +403,9 @@ def _judge_request(res, group, front, out, ceiling):
     url, where = front or (None, "")
     res.finding("a front for the deployment", bool(url), "%s: %s" % (where, url) if url else where)
     if not url:
-        res.note("No Gateway with an Accepted HTTPRoute in namespace %s and no Service selecting its decode pods: set "
-                 "endpoint to the URL that serves the deployment (reachable from a pod)." % group["namespace"])
+        res.note("No Gateway with an address and an Accepted HTTPRoute in namespace %s: set endpoint to the URL of "
+                 "the deployment's router or gateway as a pod reaches it (llm-d: the inference gateway; SGLang: the "
+                 "router's Service; Dynamo: the frontend's Service)." % group["namespace"])
         return res.set(PARTIAL, "prefill/decode pods are Ready but no gateway in front of them was found").to_dict()
     if out.get("cleanup"):
         res.note(out["cleanup"])
