@@ -172,9 +172,9 @@ def choose_front(routes, gateways):
                 continue
             port = int(listeners[0].get("port") or 80)
             host = addresses[0] if ":" not in addresses[0] else "[%s]" % addresses[0]
-            return ("http://%s%s" % (host, "" if port == 80 else ":%d" % port),
-                    "Gateway %s/%s (HTTPRoute %s/%s)" % (gw["metadata"].get("namespace"), gw["metadata"]["name"], ns,
-                                                          route["metadata"]["name"]))
+            where = "Gateway %s/%s (HTTPRoute %s/%s)" % (gw["metadata"].get("namespace"), gw["metadata"]["name"], ns,
+                                                         route["metadata"]["name"])
+            return "http://%s%s" % (host, "" if port == 80 else ":%d" % port), where
     return None, "no Gateway with an address and an Accepted HTTPRoute in the deployment's namespace"
 
 
