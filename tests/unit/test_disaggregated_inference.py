@@ -17,6 +17,7 @@ from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BLOCKS = os.path.join(HERE, "..", "simcluster", "scenarios", "disaggregated")
+UPSTREAM = os.path.join(HERE, "..", "..", "..", "shared", "fixtures", "upstream")
 
 
 def objects(name):
@@ -74,7 +75,7 @@ def test_simulator_images_are_recognised():
 
 
 def test_upstream_lws_vllm_example_is_not_disaggregated():
-    with open(os.path.join(HERE, "fixtures", "lws", "docs_examples_vllm_GPU_lws.yaml"), encoding="utf-8") as handle:
+    with open(os.path.join(UPSTREAM, "objects", "lws", "docs_examples_vllm_GPU_lws.yaml"), encoding="utf-8") as handle:
         lws = next(yaml.safe_load_all(handle))
     leader = lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]
     assert di.sglang_role(leader["spec"]) is None
