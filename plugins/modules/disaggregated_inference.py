@@ -15,8 +15,9 @@ description:
     the cluster and returns a verdict with findings and evidence in the collection's result model.
   - Reads, with label selectors and capped lists, the llm-d pods labelled C(llm-d.ai/role=prefill|decode) (and whether
     decode pods carry the llm-d routing sidecar), NVIDIA Dynamo C(dynamographdeployments.nvidia.com) whose services
-    have C(subComponentType) prefill and decode, SGLang Deployments, StatefulSets and LeaderWorkerSets whose pods run
-    C(--disaggregation-mode prefill|decode) and their pods, and whether LeaderWorkerSet is served.
+    have C(subComponentType) prefill and decode, Deployments, StatefulSets and LeaderWorkerSets whose pods run
+    C(--disaggregation-mode prefill|decode) (SGLang, Dynamo workers), C(--is-prefill-worker) or a vLLM KV connector
+    with C(kv_producer)/C(kv_consumer), and their pods, and whether LeaderWorkerSet is served.
   - With O(request_test=true) in V(active) mode (off by default, it needs the model loaded) it creates, in a fresh
     namespace it deletes afterwards, a curl pod that sends one completion with an explicit C(x-request-id) through the
     deployment's front (O(endpoint), else a Gateway with an address whose HTTPRoute in the deployment's namespace

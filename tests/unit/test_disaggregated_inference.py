@@ -78,7 +78,7 @@ def test_upstream_lws_vllm_example_is_not_disaggregated():
     with open(os.path.join(UPSTREAM, "objects", "lws", "docs_examples_vllm_GPU_lws.yaml"), encoding="utf-8") as handle:
         lws = next(yaml.safe_load_all(handle))
     leader = lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]
-    assert di.sglang_role(leader["spec"]) is None
+    assert di.template_role(leader["spec"]) is None
     assert di.model_of({"spec": leader["spec"]}) == "meta-llama/Llama-3.1-405B-Instruct"   # inside `sh -c`
 
 
@@ -86,9 +86,35 @@ def test_upstream_lws_vllm_example_is_not_disaggregated():
     (["python3", "-m", "sglang.launch_server", "--model-path", "m", "--disaggregation-mode", "prefill"], "prefill"),
     (["python3", "-m", "sglang.launch_server", "--disaggregation-mode=decode", "--port", "30000"], "decode"),
     (["python3", "-m", "sglang.launch_server", "--model-path", "m"], None),
+    (["python3", "-m", "dynamo.vllm", "--model", "Qwen/Qwen3-0.6B", "--is-prefill-worker"], "prefill"),
+    (["vllm", "serve", "m", "--kv-transfer-config", '{"kv_connector":"P2pNcclConnector","kv_role":"kv_producer"}'],
+     "prefill"),
+    (["vllm", "serve", "m", "--kv-transfer-config", '{"kv_connector": "P2pNcclConnector", "kv_role": "kv_consumer"}'],
+     "decode"),
+    (["vllm", "serve", "m", "--kv-transfer-config", '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'], None),
 ])
-def test_sglang_role(args, role):
-    assert di.sglang_role({"containers": [{"name": "s", "image": "lmsysorg/sglang:v0.5.2", "command": args}]}) == role
+def test_template_role(args, role):
+    assert di.template_role({"containers": [{"name": "s", "image": "lmsysorg/sglang:v0.5.2", "command": args}]}) == role
+
+
+def test_template_framework():
+    assert di.template_framework({"containers": [{"image": "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.1.1"}]}) == "dynamo"
+    assert di.template_framework({"containers": [{"image": "lmsysorg/sglang:v0.5.2"}]}) == "sglang"
+    assert di.template_framework({"containers": [{"image": "example/server", "args": ["--disaggregation-mode",
+                                                                                      "decode"]}]}) == "P/D flags"
+
+
+def test_dynamo_summary_reads_worker_flags_without_sub_component_types():
+    flags = {"metadata": {"name": "vllm-disagg", "namespace": "dynamo"},
+             "spec": {"services": {
+                 "Frontend": {"componentType": "frontend"},
+                 "VllmDecodeWorker": {"componentType": "worker", "extraPodSpec": {"mainContainer": {
+                     "command": ["python3", "-m", "dynamo.vllm"], "args": ["--model", "m", "--disaggregation-mode",
+                                                                           "decode"]}}},
+                 "VllmPrefillWorker": {"componentType": "worker", "extraPodSpec": {"mainContainer": {
+                     "args": ["--model", "m", "--is-prefill-worker"]}}}}}}
+    assert sorted(di.dynamo_summary(flags)["roles"]) == ["decode", "prefill"]
+    assert not di.dynamo_summary(flags)["ready"]
 
 
 def test_dynamo_summary_reads_sub_component_types():

@@ -8,9 +8,10 @@ disaggregated_inference.
 
 * Passive (bounded: label-selected pod lists, one capped page per workload kind): llm-d pods labelled
   `llm-d.ai/role=prefill|decode` (decode pods carry the routing sidecar); Dynamo DynamoGraphDeployments
-  (nvidia.com/v1alpha1) whose services have `subComponentType: prefill|decode`; SGLang workloads whose pod
-  template runs `--disaggregation-mode prefill|decode` (Deployments, StatefulSets, LeaderWorkerSets, one page
-  of each) and their pods; whether LeaderWorkerSet is served; the pods' images (simulators: llm-d-inference-sim);
+  (nvidia.com/v1alpha1) whose services have `subComponentType: prefill|decode`; workloads whose pod template
+  runs `--disaggregation-mode prefill|decode` (SGLang, Dynamo 1.x workers), `--is-prefill-worker` or a vLLM KV
+  connector with kv_producer/kv_consumer (Deployments, StatefulSets, LeaderWorkerSets, one page of each) and
+  their pods; whether LeaderWorkerSet is served; the pods' images (simulators: llm-d-inference-sim);
   the front: a Gateway whose Accepted HTTPRoute sits in the deployment's namespace (else the `endpoint` option).
 * Active (opt-in `request_test: true`, heavy: it needs the deployment's model loaded): from a curl pod in a fresh
   probe namespace, one completion with an explicit `x-request-id` through that front (or `endpoint`); then the
@@ -39,10 +40,11 @@ LWS_API = "leaderworkerset.x-k8s.io/v1"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 SIMULATOR_IMAGE = re.compile(r"inference-sim|vllm-sim|llm-d-sim|mock", re.IGNORECASE)
 SIDECAR_IMAGE = re.compile(r"routing-sidecar|routing-proxy", re.IGNORECASE)
-SGLANG_MODE = re.compile(r"--disaggregation-mode(?:=|\s+)(prefill|decode)")
+DISAGG_MODE = re.compile(r"--disaggregation-mode(?:=|\s+)(prefill|decode)")
+KV_ROLE = re.compile(r"\"kv_role\"\s*:\s*\"kv_(producer|consumer)\"")
 MAX_PODS = 100            # pods per label-selected list
 MAX_WORKLOADS = 200       # one page of Deployments / StatefulSets / LeaderWorkerSets
-MAX_SGLANG = 10           # SGLang workloads whose pods are listed
+MAX_TEMPLATED = 10        # workloads found by their pod template whose pods are listed
 MAX_LOG_PODS = 5          # pods per role whose logs are read
 LOG_TAIL = 5000           # lines per container
 STATUS_MARK = "HTTP_STATUS: "
@@ -75,13 +77,31 @@ def _args(container):
     return [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
 
 
-def sglang_role(template_spec):
-    """prefill/decode when a container of the pod spec runs SGLang with --disaggregation-mode, else None."""
+def template_role(template_spec):
+    """prefill/decode from a pod spec's flags, else None: `--disaggregation-mode prefill|decode` (SGLang, and
+    Dynamo's workers since 1.x), Dynamo's older `--is-prefill-worker`, or vLLM's KV connector with
+    `"kv_role":"kv_producer"` (prefill) / `"kv_consumer"` (decode). kv_both says nothing about the role."""
     for container in (template_spec or {}).get("containers") or ():
-        match = SGLANG_MODE.search(" ".join(_args(container)))
+        text = " ".join(_args(container))
+        match = DISAGG_MODE.search(text)
         if match:
             return match.group(1)
+        if "--is-prefill-worker" in text:
+            return "prefill"
+        match = KV_ROLE.search(text)
+        if match:
+            return "prefill" if match.group(1) == "producer" else "decode"
     return None
+
+
+def template_framework(template_spec):
+    """Which server a pod spec runs, for the findings: dynamo, sglang, vllm, else "P/D flags"."""
+    text = " ".join(" ".join(_args(c)) + " " + str(c.get("image") or "")
+                    for c in (template_spec or {}).get("containers") or ()).lower()
+    for name in ("dynamo", "sglang", "vllm"):
+        if name in text:
+            return name
+    return "P/D flags"
 
 
 def is_simulator(image):
@@ -125,6 +145,9 @@ def dynamo_summary(dgd):
     roles = {}
     for name, svc in services.items():
         sub = str((svc or {}).get("subComponentType") or "").lower()
+        main = (((svc or {}).get("extraPodSpec") or {}).get("mainContainer")) or {}
+        if sub not in ROLES and (svc or {}).get("componentType") == "worker":
+            sub = template_role({"containers": [main]}) or ("decode" if "decode" in name.lower() else "")
         if sub in ROLES:
             roles.setdefault(sub, []).append({"service": name, "replicas": (svc or {}).get("replicas", 1)})
     status = dgd.get("status") or {}
@@ -231,13 +254,15 @@ def observe(cluster, opts):
             summary = dynamo_summary(dgd)
             if summary["roles"]:
                 facts["dynamo"].append(summary)
-    workers, workloads = _sglang_workers(cluster, namespace, facts["lws"])
+    workers, workloads = _templated_workers(cluster, namespace, facts["lws"])
     facts["workers"].extend(workers)
-    facts["sglang_workloads"] = workloads
+    facts["templated_workloads"] = workloads
     return facts
 
 
-def _sglang_workers(cluster, namespace, lws):
+def _templated_workers(cluster, namespace, lws):
+    """Pods of the Deployments, StatefulSets and LeaderWorkerSets (one page of each) whose pod template has a
+    prefill/decode flag (template_role) and no llm-d role label (those pods are listed by label already)."""
     kinds = [("apps/v1", "deployments"), ("apps/v1", "statefulsets")] + ([(LWS_API, "leaderworkersets")] if lws else [])
     found = []
     for api, plural in kinds:
@@ -250,16 +275,17 @@ def _sglang_workers(cluster, namespace, lws):
             else:
                 template = spec.get("template") or {}
                 selector = (spec.get("selector") or {}).get("matchLabels") or {}
-            role = sglang_role(template.get("spec"))
+            role = template_role(template.get("spec"))
             if role and selector and not ((template.get("metadata") or {}).get("labels") or {}).get(ROLE_LABEL):
                 found.append((obj["metadata"].get("namespace"), selector, role,
                               "%s/%s" % (obj.get("kind") or plural, obj["metadata"]["name"])))
     workers = []
-    for ns, selector, role, unused_name in found[:MAX_SGLANG]:
+    for ns, selector, role, unused_name in found[:MAX_TEMPLATED]:
         expr = ",".join("%s=%s" % item for item in sorted(selector.items()))
         for pod in cluster.list("v1", "pods", namespace=ns, label_selector=expr, limit=MAX_PODS,
                                 max_items=MAX_PODS):
-            workers.append(pod_summary(pod, sglang_role(pod.get("spec")) or role, "sglang"))
+            workers.append(pod_summary(pod, template_role(pod.get("spec")) or role,
+                                       template_framework(pod.get("spec"))))
     workloads = [{"namespace": item[0], "workload": item[3], "role": item[2]} for item in found[:50]]
     return workers, workloads
 
@@ -345,8 +371,8 @@ def judge(facts, group=None, front=None, probe_out=None, passive_reason="", requ
               ", ".join(w["images"])] for w in facts["workers"][:60]]), "table")
     if facts.get("dynamo"):
         res.add_evidence("Dynamo DynamoGraphDeployments", facts["dynamo"], "yaml")
-    if facts.get("sglang_workloads"):
-        res.add_evidence("SGLang --disaggregation-mode workloads", facts["sglang_workloads"], "yaml")
+    if facts.get("templated_workloads"):
+        res.add_evidence("workloads with prefill/decode flags", facts["templated_workloads"], "yaml")
     res.finding("LeaderWorkerSet served", None, "leaderworkersets.leaderworkerset.x-k8s.io %s (informational)"
                 % ("served" if facts.get("lws") else "not served"))
     dynamo_pd = [d for d in facts.get("dynamo") or () if all(r in d["roles"] for r in ROLES)]
@@ -354,22 +380,24 @@ def judge(facts, group=None, front=None, probe_out=None, passive_reason="", requ
     res.finding("prefill and decode in separate Ready pods", None if not groups and dynamo_pd else bool(healthy),
                 "; ".join(_group_line(g) for g in groups) or
                 ("Dynamo graphs with prefill and decode: %s" % ", ".join(d["name"] for d in dynamo_pd)
-                 if dynamo_pd else "no pod labelled llm-d.ai/role, no SGLang --disaggregation-mode workload"))
+                 if dynamo_pd else "no pod labelled llm-d.ai/role, no workload with --disaggregation-mode, "
+                                   "--is-prefill-worker or a kv_producer/kv_consumer KV connector"))
     if not healthy:
         if dynamo_pd:
             ready = [d for d in dynamo_pd if d["ready"]]
             res.finding("Dynamo graph with prefill and decode workers Ready", bool(ready),
                         ", ".join("%s/%s state=%s" % (d["namespace"], d["name"], d["state"]) for d in dynamo_pd))
-            res.note("A DynamoGraphDeployment declares prefill and decode workers; this check reads pods by llm-d and "
-                     "SGLang markers only, so the request test is not run for Dynamo: send a request through the "
-                     "Dynamo frontend with an x-request-id and look for it in a prefill and a decode worker's logs.")
+            res.note("A DynamoGraphDeployment declares prefill and decode workers, but no Ready prefill and decode "
+                     "pods were found by their labels or flags (--disaggregation-mode, --is-prefill-worker), so the "
+                     "request test cannot run: send a request through the Dynamo frontend with an x-request-id and "
+                     "look for it in a prefill and a decode worker's logs.")
             return res.set(PARTIAL if ready else NOT_IMPLEMENTED,
                            "Dynamo prefill/decode graph %s" % ("Ready" if ready else "not Ready")).to_dict()
-        if groups or facts.get("sglang_workloads"):
+        if groups or facts.get("templated_workloads"):
             missing = "; ".join([_missing(g) for g in groups] + [
-                "SGLang %s %s in %s: no pods" % (w["role"], w["workload"], w["namespace"])
-                for w in facts.get("sglang_workloads") or ()
-                if not any(g["framework"] == "sglang" and g["namespace"] == w["namespace"] for g in groups)])
+                "%s %s in %s: no pods" % (w["role"], w["workload"], w["namespace"])
+                for w in facts.get("templated_workloads") or ()
+                if not any(g["namespace"] == w["namespace"] for g in groups)])
             res.note("Prefill and decode must run in separate Ready pods: %s. A decode pod alone serves requests "
                      "aggregated (llm-d's routing sidecar sends a request to the local decoder when the scheduler "
                      "names no prefill pod), so no request is disaggregated." % missing)
