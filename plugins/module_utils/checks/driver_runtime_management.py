@@ -208,6 +208,12 @@ def list_slices(cluster, driver=DRA_DRIVER):
                                  field_selector="spec.driver=%s" % driver, max_items=MAX_SLICES)
 
 
+def device_class_names(cluster, version):
+    """Names of the DeviceClasses (one bounded list)."""
+    return set(o["metadata"]["name"] for o in cluster.list("%s/%s" % (dra_mod.GROUP, version), "deviceclasses",
+                                                            max_items=200))
+
+
 def observe_operator(cluster):
     """ClusterPolicy, NVIDIADriver objects and the operand DaemonSets of the GPU operator."""
     out = {"crd": False, "policies": [], "drivers": None, "namespace": OPERATOR_NAMESPACE, "daemonsets": []}
@@ -249,8 +255,7 @@ def observe(cluster, opts):
         facts["dra_version"], slices = list_slices(cluster)
         facts["dra"] = slice_versions(slices)
         if facts["dra_version"] and facts["dra"]:
-            api = "%s/%s" % (dra_mod.GROUP, facts["dra_version"])
-            if cluster.get(api, "deviceclasses", entry["dra"]["device_class"]) is not None:
+            if entry["dra"]["device_class"] in device_class_names(cluster, facts["dra_version"]):
                 facts["dra_class"] = entry["dra"]["device_class"]
         facts["operator"] = observe_operator(cluster)
     if entry.get("runtime_class") and cluster.discovery().has("node.k8s.io/v1", "runtimeclasses"):

@@ -172,9 +172,9 @@ def observe(cluster, opts):
                 facts["dra_vgpu"].setdefault(summary["node"], [])
                 facts["dra_vgpu"][summary["node"]].extend(v for v in vgpus if v not in facts["dra_vgpu"][summary["node"]])
         if facts["dra_version"]:
-            api = "%s/%s" % (dra_mod.GROUP, facts["dra_version"])
-            facts["vfio_class"] = cluster.get(api, "deviceclasses", VFIO_CLASS) is not None
-            if facts["dra"] and cluster.get(api, "deviceclasses", entry["dra"]["device_class"]) is not None:
+            classes = drm.device_class_names(cluster, facts["dra_version"])
+            facts["vfio_class"] = VFIO_CLASS in classes
+            if facts["dra"] and entry["dra"]["device_class"] in classes:
                 facts["dra_class"] = entry["dra"]["device_class"]
     known = set(n["name"] for n in facts["vgpu_nodes"])
     for name in sorted(facts["dra_vgpu"]):
