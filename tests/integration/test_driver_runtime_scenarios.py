@@ -1,6 +1,6 @@
-"""driver_runtime_management and virtualized_accelerator against the simulated scenarios (docs/scenarios.md,
-"Accelerator runtime and vGPU"): verdicts in both modes, the findings that explain them, the shipped
-accelerator ClusterRoles, and nothing left behind.
+"""driver_runtime_management against the simulated scenarios (docs/scenarios.md, "Accelerator runtime and
+vGPU"): verdicts in both modes, the findings that explain them, the shipped accelerator ClusterRoles (with
+virtualized_accelerator, on the same cluster), and nothing left behind.
 """
 from __future__ import annotations
 
@@ -44,20 +44,6 @@ def stale(tmp_path_factory):
     sim.stop()
 
 
-@pytest.fixture(scope="module")
-def unlicensed(tmp_path_factory):
-    sim = start_sim("vgpu-unlicensed", tmp_path_factory.mktemp("unlicensed"))
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
-def bare_metal(tmp_path_factory):
-    sim = start_sim("bare-metal-1.35", tmp_path_factory.mktemp("bare"))
-    yield sim
-    sim.stop()
-
-
 # ----------------------------------------------------------------------------------------- accelerator-runtime-1.35
 def test_runtime_driver_management_active_is_implemented(runtime):
     result = run(runtime, DRM)
@@ -75,21 +61,6 @@ def test_runtime_driver_management_passive_is_partial(runtime):
     assert result["status"] == "Partially Implemented"
     assert finding(result, "versions match nvidia-smi on the nodes")["passed"] is None
     assert probe_namespaces(runtime) == []
-
-
-def test_runtime_vgpu_active_is_implemented(runtime):
-    result = run(runtime, VA)
-    assert result["status"] == "Implemented", result
-    seen = finding(result, "vgpu-0: pod requesting one GPU (device plugin) sees the vGPU")
-    assert seen["passed"] is True and "GRID A100-40C" in seen["detail"]
-    assert finding(result, "vGPU licences (DCGM_FI_DEV_VGPU_LICENSE_STATUS)")["passed"] is True
-    assert leftovers(runtime) == [] and probe_namespaces(runtime) == []
-
-
-def test_runtime_vgpu_passive_is_partial(runtime):
-    result = run(runtime, VA, mode="passive")
-    assert result["status"] == "Partially Implemented"
-    assert "vgpu-0" in finding(result, "vGPU nodes")["detail"]
 
 
 def test_check_mode_creates_nothing(runtime):
@@ -124,7 +95,7 @@ def test_user_without_rights_gets_a_forbidden_naming_the_rule(runtime):
     assert '{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}' in out["msg"]
 
 
-# ----------------------------------------------------------------------------------------- broken variants
+# ----------------------------------------------------------------------------------------- broken variant
 @pytest.mark.parametrize("mode", ["active", "passive"])
 def test_stale_driver_labels_are_partial(stale, mode):
     result = run(stale, DRM, mode=mode)
@@ -137,32 +108,3 @@ def test_stale_driver_labels_are_partial(stale, mode):
         assert finding(result, "gpu-0: driver label = nvidia-smi")["passed"] is False
     assert "feature discovery" in result["notes"]
     assert leftovers(stale) == []
-
-
-def test_unlicensed_vgpu_is_partial(unlicensed):
-    result = run(unlicensed, VA)
-    assert result["status"] == "Partially Implemented"
-    assert finding(result, "vgpu-0: pod requesting one GPU (device plugin) sees the vGPU")["passed"] is True
-    assert finding(result, "vGPU licences (DCGM_FI_DEV_VGPU_LICENSE_STATUS)")["passed"] is False
-    assert "License System" in result["notes"]
-    assert leftovers(unlicensed) == []
-
-
-# ----------------------------------------------------------------------------------------- bare metal, no vGPU
-def test_bare_metal_is_not_applicable_with_its_evidence(bare_metal):
-    result = run(bare_metal, VA)
-    assert result["status"] == "N/A"
-    assert "bare-metal" in result["notes"] and "hypervisor" in result["notes"]
-    assert finding(result, "accelerator nodes are bare metal")["passed"] is True
-
-
-def test_bare_metal_declared_justification_is_the_note(bare_metal):
-    text = "GPU nodes are bare-metal servers without a hypervisor."
-    result = run(bare_metal, VA, bare_metal_justification=text)
-    assert result["status"] == "N/A" and result["notes"].startswith(text)
-
-
-def test_bare_metal_driver_management_is_implemented(bare_metal):
-    result = run(bare_metal, DRM)
-    assert result["status"] == "Implemented"
-    assert leftovers(bare_metal) == []
