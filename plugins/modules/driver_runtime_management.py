@@ -92,24 +92,26 @@ result:
       description: One sentence saying why.
       returned: always
       type: str
-      sample: reported driver/CUDA versions match nvidia-smi on every sampled node (580.126.09)
+      sample: "reported driver/CUDA versions match nvidia-smi on every sampled node (580.126.09)"
     findings:
       description: What was checked; C(passed) is true, false or null (not evaluated, detail says why).
       returned: always
       type: list
       elements: dict
-      sample: [{"name": "gpu-0: driver label = nvidia-smi", "passed": true, "detail": "label 580.126.09 vs nvidia-smi 580.126.09"}]
+      sample: [{"name": "gpu-0: driver label = nvidia-smi", "passed": true,
+                "detail": "label 580.126.09 vs nvidia-smi 580.126.09"}]
     evidence:
       description: What was seen (per-node version table, operand DaemonSets, nvidia-smi output).
       returned: always
       type: list
       elements: dict
-      sample: [{"title": "gpu-0 nvidia-smi output (pod aic-driver-runtime-management-x1y2z/aic-driver-0)", "kind": "text", "content": "580.126.09, NVIDIA H100 80GB HBM3, GPU-..."}]
+      sample: [{"title": "gpu-0 nvidia-smi output (pod aic-driver-runtime-management-x1y2z/aic-driver-0)", "kind": "text",
+                "content": "580.126.09, NVIDIA H100 80GB HBM3, GPU-..."}]
     notes:
       description: What is missing and how to fix it.
       returned: always
       type: str
-      sample: Mismatches: gpu-0: driver label = nvidia-smi (label 570.133.20 vs nvidia-smi 580.126.09).
+      sample: "Mismatches: gpu-0: driver label = nvidia-smi (label 570.133.20 vs nvidia-smi 580.126.09)."
     mode:
       description: C(active) when probes ran, C(passive) otherwise.
       returned: always

@@ -99,13 +99,14 @@ result:
       description: One sentence saying why.
       returned: always
       type: str
-      sample: a pod requesting nvidia.com/gpu got the vGPU GRID A100-40C on every probed vGPU node
+      sample: "a pod requesting one GPU got the vGPU GRID A100-40C on every probed vGPU node"
     findings:
       description: What was checked; C(passed) is true, false or null (not evaluated, detail says why).
       returned: always
       type: list
       elements: dict
-      sample: [{"name": "vgpu-0: pod sees the vGPU profile", "passed": true, "detail": "GPU 0: GRID A100-40C (UUID: GPU-...)"}]
+      sample: [{"name": "vgpu-0: pod requesting one GPU (device plugin) sees the vGPU", "passed": true,
+                "detail": "GRID A100-40C (GPU-4372c763-...)"}]
     evidence:
       description: What was seen (vGPU nodes and their labels, licence samples, nvidia-smi -L output).
       returned: always
@@ -116,7 +117,7 @@ result:
       description: What is missing and how to fix it.
       returned: always
       type: str
-      sample: vGPU GRID A100-40C on vgpu-0 is not licensed (DCGM_FI_DEV_VGPU_LICENSE_STATUS 0).
+      sample: "vGPU not licensed on vgpu-0 (DCGM_FI_DEV_VGPU_LICENSE_STATUS 0): the guest driver restricts unlicensed vGPUs."
     mode:
       description: C(active) when probes ran, C(passive) otherwise.
       returned: always
