@@ -210,8 +210,8 @@ def list_slices(cluster, driver=DRA_DRIVER):
 
 def device_class_names(cluster, version):
     """Names of the DeviceClasses (one bounded list)."""
-    return set(o["metadata"]["name"] for o in cluster.list("%s/%s" % (dra_mod.GROUP, version), "deviceclasses",
-                                                            max_items=200))
+    items = cluster.list("%s/%s" % (dra_mod.GROUP, version), "deviceclasses", max_items=200)
+    return set(o["metadata"]["name"] for o in items)
 
 
 def observe_operator(cluster):
@@ -261,7 +261,7 @@ def observe(cluster, opts):
     if entry.get("runtime_class") and cluster.discovery().has("node.k8s.io/v1", "runtimeclasses"):
         rc = cluster.get("node.k8s.io/v1", "runtimeclasses", entry["runtime_class"])
         facts["runtime_class"] = {"name": rc["metadata"]["name"], "handler": rc.get("handler")} if rc else None
-    nodes = [n for n in accel["nodes"]]
+    nodes = list(accel["nodes"])
     known = set(n["name"] for n in nodes)
     for name in sorted(facts["dra"]):
         if name not in known:
@@ -303,8 +303,8 @@ def run_pods(cluster, opts, facts, check_id, deadline, pods):
     with cl.ProbeNamespace(cluster, check_id, deadline, sleep=opts.wait_sleep, cleanup_timeout=opts.wait_timeout) as ns:
         if any((m["spec"].get("resourceClaims")) for m in pods.values()):
             version = facts["dra_version"]
-            template = dra_mod.claim_template(version, "aic-one", [dra_mod.device_request(version, "gpu",
-                                                                                           facts["dra_class"])])
+            request = dra_mod.device_request(version, "gpu", facts["dra_class"])
+            template = dra_mod.claim_template(version, "aic-one", [request])
             cluster.create("%s/%s" % (dra_mod.GROUP, version), "resourceclaimtemplates", template, ns.name)
         for manifest in pods.values():
             cluster.create("v1", "pods", manifest, ns.name)
@@ -443,8 +443,8 @@ def judge(facts, probe_out=None, passive_reason=""):
                 if dra_nodes else "no NVIDIA DRA driver slice publishes driverVersion for the sampled nodes")
     failed = [r for r in rows if (r["upgrade_state"] or "") == "upgrade-failed"]
     if any(r["upgrade_state"] for r in rows):
-        res.finding("driver upgrade state", not failed, ", ".join("%s=%s" % (r["node"], r["upgrade_state"] or "-")
-                                                                 for r in rows))
+        states = ", ".join("%s=%s" % (r["node"], r["upgrade_state"] or "-") for r in rows)
+        res.finding("driver upgrade state", not failed, states)
     if failed:
         problems.append("driver upgrade failed on %s" % ", ".join(r["node"] for r in failed))
     mismatches = []

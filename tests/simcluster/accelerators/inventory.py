@@ -61,7 +61,7 @@ class Gpu(object):
         if info.get("vgpu"):
             vgpu = accel.get("vgpu") or {}
             self.vgpu = {"host_driver_version": str(vgpu.get("hostDriverVersion") or self.driver_version),
-                         "host_driver_branch": str(vgpu.get("hostDriverBranch") or "r%s_00" % self.driver_version.split(".")[0]),
+                         "host_driver_branch": str(vgpu.get("hostDriverBranch") or "r%s_00" % self.driver_version.split(".", maxsplit=1)[0]),
                          "licensed": bool(vgpu.get("licensed", True))}
         self.node = node
         self.index = index
