@@ -19,7 +19,7 @@ NVIDIA = acc.vendor("nvidia")
 @pytest.mark.parametrize("name,expected", [
     ("GRID-A100-40C", True), ("GRID A100-40C", True), ("GRID-A100-4C", True),   # VKS labels / DRA productName
     ("NVIDIA H100-20C", True),                                                   # newer guest drivers' model name
-    ("NVIDIA-H100-20C", True),
+    ("NVIDIA-H100-20C", True), ("GRID-A100-40C-SHARED", True),                  # time-sliced vGPU node
     ("NVIDIA-H100-80GB-HBM3", False), ("NVIDIA H100 80GB HBM3", False), ("NVIDIA A100-SXM4-40GB", False),
     ("Tesla T4", False), ("NVIDIA L40S", False), ("NVIDIA-A40-SHARED", False), ("", False), (None, False),
 ])

@@ -282,6 +282,12 @@ def probe_script():
             "nvidia-smi; echo \"%s$?\"" % (PROBE_MARK, SMI_MARK))
 
 
+def no_free_gpu(cluster, entry, node):
+    """True when the node's device-plugin GPUs are all requested by running pods (one pod list, field selector):
+    a probe pod would only wait there."""
+    return bool(node.get("allocatable")) and pr.free_accelerators(cluster, entry, node) == 0
+
+
 def one_gpu_pod(name, node, script, opts, entry, facts):
     """A pod pinned to `node` asking for one accelerator the way the node offers it: the device plugin's
     resource, else a DRA claim from the template `aic-one`. None when the node offers neither."""
@@ -341,6 +347,9 @@ def probe(cluster, opts, facts, deadline):
     for index, node in enumerate(facts["nodes"]):
         if node["unschedulable"]:
             out["skipped"][node["name"]] = "node is cordoned"
+            continue
+        if no_free_gpu(cluster, entry, node):
+            out["skipped"][node["name"]] = "every GPU of the node is in use"
             continue
         manifest = one_gpu_pod("aic-driver-%d" % index, node, probe_script(), opts, entry, facts)
         if manifest is None:

@@ -62,8 +62,11 @@ VM_MACHINE = re.compile(r"(?i)(virtual|vmware|kvm|qemu|hvm|xen|ahv|hyper-v|stand
 
 # --------------------------------------------------------------------------------------------- pure helpers
 def is_vgpu_name(name):
-    """Does a product name (label with dashes, or nvidia-smi/DRA with spaces) name a vGPU profile?"""
+    """Does a product name (label with dashes, or nvidia-smi/DRA with spaces) name a vGPU profile? A time-sliced
+    node's product label carries the suffix -SHARED, which is dropped first."""
     text = str(name or "").strip()
+    if text.endswith("-SHARED"):
+        text = text[:-len("-SHARED")]
     return bool(text) and (bool(VGPU_NAME.match(text)) or bool(VGPU_NAME.match(text.replace("-", " ", 1))))
 
 
@@ -198,6 +201,9 @@ def probe(cluster, opts, facts, deadline):
     for index, node in enumerate(facts["vgpu_nodes"]):
         if node["unschedulable"]:
             out["skipped"][node["name"]] = "node is cordoned"
+            continue
+        if drm.no_free_gpu(cluster, entry, node):
+            out["skipped"][node["name"]] = "every GPU of the node is in use"
             continue
         manifest = drm.one_gpu_pod("aic-vgpu-%d" % index, node, script, opts, entry, facts)
         if manifest is None:
