@@ -14,8 +14,6 @@ import hashlib
 import math
 import os
 
-from .inventory import DRIVER_VERSION
-
 DEFAULT_COUNTERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "default-counters.csv")
 IMAGE_PATTERN = "*/dcgm-exporter"
 BOOT_SECONDS = 86400.0
@@ -72,7 +70,7 @@ def gpu_values(gpu, load, now, busy_seconds, start):
         "DCGM_FI_DEV_FB_USED": used,
         "DCGM_FI_DEV_FB_RESERVED": reserved,
         "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL": int(busy_seconds * 2.4e9),
-        "DCGM_FI_DEV_VGPU_LICENSE_STATUS": 0,
+        "DCGM_FI_DEV_VGPU_LICENSE_STATUS": 1 if gpu.vgpu and gpu.vgpu["licensed"] else 0,
         "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": 0,
         "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS": 0,
         "DCGM_FI_DEV_ROW_REMAP_FAILURE": 0,
@@ -92,7 +90,7 @@ def exposition(counters, gpus, node, now, inventory, users, start):
         labels = [("gpu", str(gpu.index)), ("UUID", gpu.uuid), ("pci_bus_id", gpu.pci_bus_id),
                   ("device", "nvidia%d" % gpu.minor), ("modelName", gpu.name), ("Hostname", node)]
         if with_driver:
-            labels.append(("DCGM_FI_DRIVER_VERSION", DRIVER_VERSION))
+            labels.append(("DCGM_FI_DRIVER_VERSION", gpu.driver_version))
         user = users.get(gpu.index)
         if user:
             labels.extend([("container", user[2]), ("namespace", user[0]), ("pod", user[1])])

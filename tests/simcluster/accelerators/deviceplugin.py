@@ -20,7 +20,6 @@ import threading
 
 from ..controllers import podutil
 from ..controllers.manager import NODES, PODS, Controller
-from .inventory import CUDA_VERSION, DRIVER_VERSION
 
 RESOURCE = "nvidia.com/gpu"
 DAEMONSETS = ("apps", "daemonsets")
@@ -183,14 +182,24 @@ class DevicePluginController(Controller):
         self.manager.scheduler.retry()
 
     def _sync_labels(self, node, gpus):
+        """The labels GPU feature discovery sets: driver and CUDA versions (as GFD last saw them, see
+        inventory.Gpu.labelled_driver_version), family and compute capability, and on vGPU guests
+        nvidia.com/vgpu.present and the host's vGPU manager version and branch."""
         if not gpus:
             return
-        major, minor, rev = DRIVER_VERSION.split(".")
+        driver = gpus[0].labelled_driver_version
+        major, minor, rev = (driver.split(".") + ["", ""])[:3]
         cc_major, cc_minor = gpus[0].info["cc"].split(".")
-        want = {"nvidia.com/cuda.driver-version.full": DRIVER_VERSION, "nvidia.com/cuda.driver-version.major": major,
+        want = {"nvidia.com/cuda.driver-version.full": driver, "nvidia.com/cuda.driver-version.major": major,
                 "nvidia.com/cuda.driver-version.minor": minor, "nvidia.com/cuda.driver-version.revision": rev,
-                "nvidia.com/cuda.runtime-version.full": CUDA_VERSION, "nvidia.com/gpu.family": gpus[0].info["family"],
+                "nvidia.com/cuda.runtime-version.full": gpus[0].cuda_version, "nvidia.com/gpu.family": gpus[0].info["family"],
                 "nvidia.com/gpu.compute.major": cc_major, "nvidia.com/gpu.compute.minor": cc_minor}
+        cuda_major, cuda_minor = (gpus[0].cuda_version.split(".") + ["0"])[:2]
+        want.update({"nvidia.com/cuda.runtime-version.major": cuda_major, "nvidia.com/cuda.runtime-version.minor": cuda_minor})
+        if gpus[0].vgpu:
+            want.update({"nvidia.com/vgpu.present": "true",
+                         "nvidia.com/vgpu.host-driver-version": gpus[0].vgpu["host_driver_version"],
+                         "nvidia.com/vgpu.host-driver-branch": gpus[0].vgpu["host_driver_branch"]})
         labels = (node.get("metadata") or {}).get("labels") or {}
         if all(labels.get(k) == v for k, v in want.items()):
             return

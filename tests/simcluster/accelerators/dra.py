@@ -30,7 +30,6 @@ import threading
 from ..controllers.manager import NODES, PODS, Controller
 from ..errors import ApiError
 from . import cel
-from .inventory import CUDA_VERSION, DRIVER_VERSION
 
 GROUP = "resource.k8s.io"
 CLAIMS = (GROUP, "resourceclaims")
@@ -76,6 +75,13 @@ def is_plugin_pod(pod):
     return ((pod.get("metadata") or {}).get("labels") or {}).get(PLUGIN_LABEL[0]) == PLUGIN_LABEL[1]
 
 
+def semver(version):
+    """A driver's dotted version as the DRA driver publishes it, a semantic version: three numeric parts
+    without leading zeros (580.126.09 -> 580.126.9, CUDA 12.8 -> 12.8.0)."""
+    parts = [str(int(p)) if p.isdigit() else p for p in str(version).split(".")]
+    return ".".join((parts + ["0", "0"])[:3])
+
+
 def slice_devices(gpus):
     """ResourceSlice devices for GPUs, with the attributes the NVIDIA DRA driver publishes."""
     out = []
@@ -87,11 +93,11 @@ def slice_devices(gpus):
                 "type": {"string": "gpu"},
                 "uuid": {"string": gpu.uuid},
                 "productName": {"string": gpu.name},
-                "brand": {"string": "Nvidia"},
+                "brand": {"string": "NvidiaVCS" if gpu.vgpu else "Nvidia"},
                 "architecture": {"string": gpu.info["arch"]},
                 "cudaComputeCapability": {"version": "%s.%s.0" % (major, minor)},
-                "driverVersion": {"version": DRIVER_VERSION},
-                "cudaDriverVersion": {"version": CUDA_VERSION + ".0"},
+                "driverVersion": {"version": semver(gpu.driver_version)},
+                "cudaDriverVersion": {"version": semver(gpu.cuda_version)},
                 "index": {"int": gpu.index},
                 "minor": {"int": gpu.minor},
                 "resource.kubernetes.io/pciBusID": {"string": gpu.pci_bus_id.lower()[4:]},

@@ -27,6 +27,11 @@ PRODUCTS = {
                     "idle_w": 35.0, "max_w": 350.0, "sm_mhz": (210, 2520), "mem_mhz": (405, 9001), "reserved_mib": 608},
     "Tesla-T4": {"name": "Tesla T4", "memory_mib": 15360, "cc": "7.5", "arch": "Turing", "family": "turing",
                  "idle_w": 14.5, "max_w": 70.0, "sm_mhz": (300, 1590), "mem_mhz": (405, 5000), "reserved_mib": 447},
+    # NVIDIA vGPU (a time-sliced C-series profile of an A100 40GB, as a VM guest sees it): the guest driver names
+    # it by its profile (VKS: nvidia.com/gpu.product GRID-A100-40C, DRA productName "GRID A100-40C").
+    "GRID-A100-40C": {"name": "GRID A100-40C", "memory_mib": 40960, "cc": "8.0", "arch": "Ampere", "family": "ampere",
+                      "idle_w": 55.0, "max_w": 400.0, "sm_mhz": (210, 1410), "mem_mhz": (1215, 1215),
+                      "reserved_mib": 2496, "vgpu": True},
 }
 DEFAULT_PRODUCT = "NVIDIA-H100-80GB-HBM3"
 # PCI buses of the eight GPUs of an HGX H100 board, in nvidia-smi order
@@ -38,10 +43,26 @@ def _hex(seed, length):
 
 
 class Gpu(object):
-    """One physical GPU of a node."""
+    """One GPU of a node (physical, or a vGPU when the product is a vGPU profile).
 
-    def __init__(self, node, index, product_label, seed):
+    `accel` is the pool's `accelerators` mapping: `driverVersion`/`cudaVersion` (the driver the node runs,
+    default DRIVER_VERSION/CUDA_VERSION), `labelledDriverVersion` (what GPU feature discovery last labelled,
+    default the running driver: differs after a driver upgrade GFD did not see), and for vGPU profiles
+    `vgpu: {hostDriverVersion, hostDriverBranch, licensed}` (the hypervisor's vGPU manager and the guest's
+    licence; licensed defaults to true)."""
+
+    def __init__(self, node, index, product_label, seed, accel=None):
+        accel = accel or {}
         info = PRODUCTS.get(product_label) or PRODUCTS[DEFAULT_PRODUCT]
+        self.driver_version = str(accel.get("driverVersion") or DRIVER_VERSION)
+        self.cuda_version = str(accel.get("cudaVersion") or CUDA_VERSION)
+        self.labelled_driver_version = str(accel.get("labelledDriverVersion") or self.driver_version)
+        self.vgpu = None
+        if info.get("vgpu"):
+            vgpu = accel.get("vgpu") or {}
+            self.vgpu = {"host_driver_version": str(vgpu.get("hostDriverVersion") or self.driver_version),
+                         "host_driver_branch": str(vgpu.get("hostDriverBranch") or "r%s_00" % self.driver_version.split(".", maxsplit=1)[0]),
+                         "licensed": bool(vgpu.get("licensed", True))}
         self.node = node
         self.index = index
         self.minor = index
@@ -94,14 +115,21 @@ class Inventory(object):
         self._by_uuid = {}
         self._loads = {}
         seed = seed or scenario.get("name", "sim")
+        # cluster-wide driver defaults (settings.accelerators.driverVersion, cudaVersion, labelledDriverVersion);
+        # a pool's own `accelerators` keys win
+        settings = (scenario.get("settings") or {}).get("accelerators") or {}
+        defaults = {k: settings[k] for k in ("driverVersion", "cudaVersion", "labelledDriverVersion") if settings.get(k)}
         for pool in scenario.get("nodePools") or []:
             accel = pool.get("accelerators") or {}
             if not accel or accel.get("vendor", "nvidia") != "nvidia":
                 continue
+            accel = dict(defaults, **accel)
+            if settings.get("vgpuLicenseServer") == "unreachable":   # no guest gets a licence
+                accel["vgpu"] = dict(accel.get("vgpu") or {}, licensed=False)
             product = accel.get("product", DEFAULT_PRODUCT)
             for i in range(int(pool.get("count", 1))):
                 node = "%s-%d" % (pool["name"], i)
-                gpus = [Gpu(node, n, product, seed) for n in range(int(accel.get("count", 1)))]
+                gpus = [Gpu(node, n, product, seed, accel) for n in range(int(accel.get("count", 1)))]
                 self._nodes[node] = gpus
                 for gpu in gpus:
                     self._by_uuid[gpu.uuid] = gpu

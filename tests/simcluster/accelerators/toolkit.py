@@ -21,7 +21,7 @@ import re
 
 from ..runtime import profile_for
 from . import dra
-from .inventory import CUDA_VERSION, DRIVER_VERSION, control_devices
+from .inventory import control_devices
 
 VISIBLE_ENV = "NVIDIA_VISIBLE_DEVICES"
 
@@ -98,7 +98,7 @@ QUERY_FIELDS = {
     "index": lambda i, g, u: str(i),
     "name": lambda i, g, u: g.name,
     "uuid": lambda i, g, u: g.uuid,
-    "driver_version": lambda i, g, u: DRIVER_VERSION,
+    "driver_version": lambda i, g, u: g.driver_version,
     "pci.bus_id": lambda i, g, u: g.pci_bus_id,
     "memory.total": lambda i, g, u: "%d MiB" % g.memory_mib,
     "memory.used": lambda i, g, u: "%d MiB" % u["memory"],
@@ -126,7 +126,7 @@ def nvidia_smi(inventory):
                                                              if a.startswith("--format=")), ""))
         ctx.out("+-----------------------------------------------------------------------------------------+\n")
         ctx.out("| NVIDIA-SMI %s             Driver Version: %s     CUDA Version: %s     |\n"
-                % (DRIVER_VERSION, DRIVER_VERSION, CUDA_VERSION))
+                % (gpus[0].driver_version, gpus[0].driver_version, gpus[0].cuda_version))
         for i, gpu in enumerate(gpus):
             usage = _usage(inventory, gpu, ctx.now())
             ctx.out("|   %d  %-30s | %s | %6dMiB / %6dMiB | %3d%% |\n" % (
