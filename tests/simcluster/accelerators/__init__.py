@@ -14,7 +14,7 @@ under `settings.accelerators` (acceptEnvvarWhenUnprivileged) and `settings.runti
 """
 from __future__ import annotations
 
-from . import dcgm, dra, toolkit
+from . import dcgm, dra, sharing, toolkit
 from .deviceplugin import DeviceManager, DevicePluginController, is_device_plugin_pod
 from .inventory import Inventory
 
@@ -73,6 +73,7 @@ def install(sim):
     runtime.register_device_provider(acc.toolkit.provide)
     toolkit.register(runtime, acc.inventory)
     runtime.register_app(dcgm.IMAGE_PATTERN, acc.exporter.app)
+    runtime.register_app(sharing.IMAGE_PATTERN, sharing.config_manager_app(sim.store))
     manager = sim.controllers
     manager.scheduler.register_plugin(dra.DraPlugin(manager, acc.dra_state))
     manager.add_controller(DevicePluginController(manager, acc.inventory, acc.devices))

@@ -20,6 +20,7 @@ import threading
 
 from ..controllers import podutil
 from ..controllers.manager import NODES, PODS, Controller
+from . import sharing
 from .inventory import CUDA_VERSION, DRIVER_VERSION
 
 RESOURCE = "nvidia.com/gpu"
@@ -34,12 +35,16 @@ def is_device_plugin_pod(pod):
 
 
 def gpu_request(container):
+    """GPUs a container asks for: nvidia.com/gpu, or nvidia.com/gpu.shared where sharing renamed it."""
     res = container.get("resources") or {}
-    value = (res.get("limits") or {}).get(RESOURCE, (res.get("requests") or {}).get(RESOURCE))
-    try:
-        return int(str(value)) if value is not None else 0
-    except ValueError:
-        return 0
+    total = 0
+    for resource in (RESOURCE, RESOURCE + ".shared"):
+        value = (res.get("limits") or {}).get(resource, (res.get("requests") or {}).get(resource))
+        try:
+            total += int(str(value)) if value is not None else 0
+        except ValueError:
+            pass
+    return total
 
 
 def pod_done(pod):
@@ -55,6 +60,7 @@ class DeviceManager(object):
         self._lock = threading.Lock()
         self._assigned = {}
         self._owners = {}            # pod uid -> (namespace, name)
+        self.replicas = {}           # node -> replicas per GPU (time-slicing/MPS; absent = 1)
 
     def allocate(self, pod, container):
         """GPUs for a starting container (by its nvidia.com/gpu request); [] when it asks for none."""
@@ -68,11 +74,19 @@ class DeviceManager(object):
         with self._lock:
             table = self._assigned.setdefault(node, {})
             if key not in table:
-                used = set(i for indices in table.values() for i in indices)
-                free = [g.index for g in gpus if g.index not in used]
-                table[key] = free[:want]
+                replicas = self.replicas.get(node, 1)
+                in_use = {}
+                for indices in table.values():
+                    for i in indices:
+                        in_use[i] = in_use.get(i, 0) + 1
+                if replicas > 1:
+                    slots = [g.index for g in gpus for _r in range(max(0, replicas - in_use.get(g.index, 0)))]
+                    table[key] = sharing.distributed(slots, in_use, want)
+                else:
+                    free = [g.index for g in gpus if g.index not in in_use]
+                    table[key] = free[:want]
                 self._owners[meta.get("uid")] = (meta.get("namespace"), meta["name"])
-            indices = list(table[key])
+            indices = set(table[key])
         return [g for g in gpus if g.index in indices]
 
     def release(self, uid, when):
@@ -169,16 +183,28 @@ class DevicePluginController(Controller):
         want = str(len(gpus)) if gpus and (running or key in self._grace) else None
         self._sync_labels(node, gpus)
         node = self.read(NODES, None, key)
+        settings = self._sharing(key, node) if want is not None and running else None
+        resource = RESOURCE
+        if settings is not None:
+            want = str(len(gpus) * settings["replicas"])
+            resource = settings["resource"]
+            self._sync_sharing_labels(node, gpus, settings)
+            node = self.read(NODES, None, key)
         status = node.get("status") or {}
-        if (status.get("capacity") or {}).get(RESOURCE) == want and (status.get("allocatable") or {}).get(RESOURCE) == want:
+        others = [r for r in (RESOURCE, RESOURCE + ".shared") if r != resource]
+        if (status.get("capacity") or {}).get(resource) == want and \
+                (status.get("allocatable") or {}).get(resource) == want and \
+                not any(r in (status.get(f) or {}) for r in others for f in ("capacity", "allocatable")):
             return
         fresh = copy.deepcopy(node)
         for field in ("capacity", "allocatable"):
             table = fresh.setdefault("status", {}).setdefault(field, {})
+            for other in others:
+                table.pop(other, None)
             if want is None:
-                table.pop(RESOURCE, None)
+                table.pop(resource, None)
             else:
-                table[RESOURCE] = want
+                table[resource] = want
         self.store.update(NODES, fresh, subresource="status")
         self.manager.scheduler.retry()
 
@@ -191,6 +217,45 @@ class DevicePluginController(Controller):
                 "nvidia.com/cuda.driver-version.minor": minor, "nvidia.com/cuda.driver-version.revision": rev,
                 "nvidia.com/cuda.runtime-version.full": CUDA_VERSION, "nvidia.com/gpu.family": gpus[0].info["family"],
                 "nvidia.com/gpu.compute.major": cc_major, "nvidia.com/gpu.compute.minor": cc_minor}
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        if all(labels.get(k) == v for k, v in want.items()):
+            return
+        fresh = copy.deepcopy(node)
+        fresh["metadata"].setdefault("labels", {}).update(want)
+        self.store.update(NODES, fresh)
+
+    # ------------------------------------------------------------------------------------- sharing
+    def _plugin_pod(self, node):
+        for namespace, name in list(self.manager.index.pods_by_node.get(node, ())):
+            pod = self.read(PODS, namespace, name)
+            if pod is not None and is_device_plugin_pod(pod) and not pod["metadata"].get("deletionTimestamp") \
+                    and (pod.get("status") or {}).get("phase") == "Running":
+                return pod
+        return None
+
+    def _sharing(self, key, node):
+        """The sharing settings of the running plugin on the node (sharing.py), or None without a config.
+        Replicas per GPU are handed to the device manager for allocation."""
+        pod = self._plugin_pod(key)
+        settings = None
+        if pod is not None:
+            try:
+                name, text = sharing.resolve(self.store, pod, (node.get("metadata") or {}).get("labels") or {})
+                settings = sharing.parse(text) if name is not None else None
+            except sharing.ConfigError:
+                settings = None
+        with self.devices._lock:  # pylint: disable=protected-access
+            if settings and settings["replicas"] > 1:
+                self.devices.replicas[key] = settings["replicas"]
+            else:
+                self.devices.replicas.pop(key, None)
+        return settings
+
+    def _sync_sharing_labels(self, node, gpus, settings):
+        """GPU feature discovery's sharing labels (sharing.labels); nothing else on the node changes."""
+        if not gpus:
+            return
+        want = sharing.labels(gpus[0].product_label, len(gpus), settings)
         labels = (node.get("metadata") or {}).get("labels") or {}
         if all(labels.get(k) == v for k, v in want.items()):
             return
