@@ -1,0 +1,123 @@
+"""gpu_sharing against its scenarios (docs/scenarios.md, "GPU sharing"): the verdicts per mode, the findings that
+explain them, the simulated device plugin's time-slicing (ConfigMap -> capacity, GFD labels, replicas spread over
+the GPUs), and a cluster left as it was found. secure_accelerator_access on the time-sliced stack keeps its
+same-node isolation test (T3) on an unshared node.
+
+One simulated cluster per scenario for the whole module.
+"""
+from __future__ import annotations
+
+import pytest
+
+from checks_support import FAST, finding, leftovers, probe_namespaces, run_module, start_sim, writes_since
+
+IMPLEMENTED, PARTIAL, NOT_IMPLEMENTED = "Implemented", "Partially Implemented", "Not Implemented"
+NODES = ("", "nodes")
+
+# scenario -> (active, passive); docs/scenarios.md has the same table. `ai-stack-1.35` is ai-stack.yaml on v1.35
+# without the sharing block (no sharing configured; the DRA driver's shared claim is the only thing shown).
+EXPECTED = {
+    "gpu-sharing-1.35": (IMPLEMENTED, PARTIAL),
+    "gpu-sharing-unapplied": (PARTIAL, NOT_IMPLEMENTED),
+    "ai-stack-1.35": (PARTIAL, NOT_IMPLEMENTED),
+}
+SOURCES = {"ai-stack-1.35": ("ai-stack", {"kubernetesVersion": "v1.35.0"})}
+
+
+@pytest.fixture(scope="module")
+def clusters(tmp_path_factory):
+    started = {}
+
+    def get(name):
+        if name not in started:
+            scenario, overrides = SOURCES.get(name, (name, {}))
+            started[name] = start_sim(scenario, tmp_path_factory.mktemp(name), **overrides)
+        return started[name]
+    yield get
+    for sim in started.values():
+        sim.stop()
+
+
+def check(sim, module="gpu_sharing", **args):
+    params = dict(FAST, kubeconfig=sim.kubeconfig)
+    params.update(args)
+    out = run_module(module, params)
+    assert not out.get("failed"), out.get("msg")
+    assert out["changed"] is False
+    return out["result"]
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+@pytest.mark.parametrize("mode", ("active", "passive"))
+def test_verdict_per_scenario(clusters, scenario, mode):
+    sim = clusters(scenario)
+    result = check(sim, mode=mode)
+    assert (result["id"], result["mode"]) == ("gpu_sharing", mode)
+    assert result["status"] == EXPECTED[scenario][0 if mode == "active" else 1], (result["summary"], result["notes"])
+    assert probe_namespaces(sim) == [] and leftovers(sim) == []
+
+
+def test_time_sliced_node_as_the_device_plugin_and_gfd_advertise_it(clusters):
+    node = clusters("gpu-sharing-1.35").store.get(NODES, None, "gpu-ts-0")
+    labels = node["metadata"]["labels"]
+    assert node["status"]["allocatable"]["nvidia.com/gpu"] == "8"          # 2 T4s x 4 replicas (ConfigMap key any)
+    assert (labels["nvidia.com/gpu.count"], labels["nvidia.com/gpu.replicas"]) == ("2", "4")
+    assert labels["nvidia.com/gpu.sharing-strategy"] == "time-slicing"
+    assert labels["nvidia.com/gpu.product"] == "Tesla-T4-SHARED"
+    plain = clusters("gpu-sharing-1.35").store.get(NODES, None, "gpu-0")
+    assert plain["status"]["allocatable"]["nvidia.com/gpu"] == "8"
+    assert "nvidia.com/gpu.sharing-strategy" not in plain["metadata"]["labels"]   # no config: the operator's plugin
+
+
+def test_active_run_shows_three_pods_on_two_gpus(clusters):
+    result = check(clusters("gpu-sharing-1.35"))
+    shown = finding(result, "time-slicing: physical + 1 pods on gpu-ts-0")
+    assert shown and shown[0]["passed"] is True
+    assert "3 pods, each with one GPU, ran at once on 2 physical GPU(s) (2 distinct UUIDs)" == shown[0]["detail"]
+    table = next(e["content"] for e in result["evidence"] if e["title"] == "probe pods (time-slicing)")
+    rows = [line.split() for line in table.splitlines()[1:]]
+    assert len(rows) == 3 and set(r[2] for r in rows) == {"gpu-ts-0"} and len(set(r[3] for r in rows)) == 2
+    config = finding(result, "device plugin sharing config")[0]
+    assert config["detail"] == "gpu-operator/time-slicing-config key any: time-slicing x4"
+
+
+def test_passive_and_check_mode_create_nothing(clusters):
+    sim = clusters("gpu-sharing-1.35")
+    before = sim.store.rv
+    out = run_module("gpu_sharing", dict(FAST, kubeconfig=sim.kubeconfig), check_mode=True)
+    result = out["result"]
+    assert result["mode"] == "passive" and result["status"] == PARTIAL
+    assert "check mode" in finding(result, "sharing demonstrated with pods")[0]["detail"]
+    assert writes_since(sim, before) == []
+
+
+def test_unapplied_config_is_named_in_the_notes(clusters):
+    result = check(clusters("gpu-sharing-unapplied"), mode="passive")
+    assert finding(result, "time-slicing/MPS advertised")[0]["passed"] is False
+    assert "gpu-operator/time-slicing-config (key any)" in result["notes"]
+    assert "no node advertises shared GPUs" in result["notes"]
+    policy = next(e["content"] for e in result["evidence"] if e["title"] == "sharing configuration")["clusterPolicy"]
+    assert policy["config"] == {"name": "time-slicing-config", "default": "any"}
+
+
+def test_shared_claim_alone_is_only_partial(clusters):
+    result = check(clusters("ai-stack-1.35"))
+    shown = finding(result, "DRA: two pods sharing one ResourceClaim see the same GPU")[0]
+    assert shown["passed"] is True and shown["detail"].startswith("both pods of the shared claim saw GPU-")
+    assert "not counted as a GPU sharing strategy on its own" in result["notes"]
+    assert "Configure a GPU sharing strategy" in result["notes"]
+
+
+def test_forced_time_slicing_strategy_without_shared_nodes_is_skipped(clusters):
+    result = check(clusters("ai-stack-1.35"), strategy="time-slicing")
+    assert result["status"] == NOT_IMPLEMENTED
+    assert finding(result, "sharing demonstrated with pods")[0]["detail"].startswith("skipped: no schedulable node")
+
+
+def test_isolation_check_keeps_t3_on_an_unshared_node(clusters):
+    sim = clusters("gpu-sharing-1.35")
+    result = check(sim, "secure_accelerator_access")
+    assert result["status"] == IMPLEMENTED, result["notes"]
+    t3 = [f for f in result["findings"] if f["name"].startswith("T3")]
+    assert t3 and t3[0]["passed"] is True and "gpu-ts-0" not in t3[0]["detail"]
+    assert probe_namespaces(sim) == [] and leftovers(sim) == []
