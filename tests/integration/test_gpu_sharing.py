@@ -121,3 +121,43 @@ def test_isolation_check_keeps_t3_on_an_unshared_node(clusters):
     t3 = [f for f in result["findings"] if f["name"].startswith("T3")]
     assert t3 and t3[0]["passed"] is True and "gpu-ts-0" not in t3[0]["detail"]
     assert probe_namespaces(sim) == [] and leftovers(sim) == []
+
+
+ROLES = {"passive": "k8s-ai-conformance-accelerators-passive", "active": "k8s-ai-conformance-accelerators-active"}
+
+
+def test_shipped_accelerator_roles_are_enough(clusters):
+    """files/rbac/: the accelerator roles carry gpu_sharing's rules (DaemonSets, the config ConfigMap, the shared
+    claim); a role without the ConfigMap rule gets a failure naming it."""
+    import os
+
+    import yaml
+
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
+    from checks_support import ROOT
+
+    sim = clusters("gpu-sharing-1.35")
+    admin = cl.Cluster.connect({"kubeconfig": sim.kubeconfig})
+    roles = {}
+    for mode, role in ROLES.items():
+        with open(os.path.join(ROOT, "files", "rbac", role + ".yaml"), encoding="utf-8") as handle:
+            roles[mode] = yaml.safe_load(handle)
+        admin.create("rbac.authorization.k8s.io/v1", "clusterroles", roles[mode])
+    less = dict(roles["passive"], metadata={"name": "sharing-less"},
+                rules=[r for r in roles["passive"]["rules"] if r.get("resources") != ["configmaps"]])
+    admin.create("rbac.authorization.k8s.io/v1", "clusterroles", less)
+    for user, role in (("passive", ROLES["passive"]), ("active", ROLES["active"]), ("less", "sharing-less")):
+        sim.add_user("%s-user" % user, "%s-token" % user)
+        admin.create("rbac.authorization.k8s.io/v1", "clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": user},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "%s-user" % user}]})
+
+    def run(user, mode):
+        return run_module("gpu_sharing", dict(FAST, kubeconfig=sim.kubeconfig_for("%s-user" % user), mode=mode))
+    assert run("passive", "passive")["result"]["status"] == PARTIAL
+    assert run("active", "active")["result"]["status"] == IMPLEMENTED
+    out = run("less", "passive")
+    assert out["failed"] and '{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}' in out["msg"]
+    assert "Traceback" not in out["msg"]
+    assert probe_namespaces(sim) == [] and leftovers(sim) == []
