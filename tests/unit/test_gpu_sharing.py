@@ -120,6 +120,18 @@ def test_timeslice_outcome_needs_all_running_one_gpu_each_and_a_shared_uuid():
     assert not gs.timeslice_outcome(pods(["A", "B"], ["A"], ["B"]), 2)[0]
 
 
+def test_mig_outcome_needs_one_own_mig_device_per_pod():
+    mig = gs.parse_mig_listing(MIG_LISTING)
+    other = [dict(mig[0], uuid="MIG-fe9bc608-60f5-5479-8cc4-1827021d27a9")]
+    parent = ["GPU-838f60d9-651f-9166-ea42-f9da674a6947"]
+    good = [{"name": "a", "phase": "Running", "uuids": parent, "mig": mig},
+            {"name": "b", "phase": "Running", "uuids": parent, "mig": other}]
+    passed, detail = gs.mig_outcome(good, "nvidia.com/mig-1g.5gb")
+    assert passed and detail == "2 pods on nvidia.com/mig-1g.5gb each got their own MIG device (1g.5gb) on 1 parent GPU(s)"
+    assert not gs.mig_outcome([good[0], dict(good[1], mig=mig)], "r")[0]
+    assert not gs.mig_outcome([good[0], dict(good[1], mig=[], phase="Pending")], "r")[0]
+
+
 # --------------------------------------------------------------------------------------------- verdicts
 def facts(nodes=(), configs=(), dra_slices=0, mig_devices=None, vendor="nvidia", other=None, minor=35):
     return {"vendor": vendor, "vendor_reason": "set", "node_count": len(nodes), "nodes": list(nodes), "other": other or {},

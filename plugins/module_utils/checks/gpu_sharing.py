@@ -236,6 +236,21 @@ def timeslice_outcome(pods, physical):
         "" if not physical or len(distinct) <= physical else "; more than the node's count label")
 
 
+def mig_outcome(pods, resource):
+    """Judge the MIG probe: every pod Running with exactly one MIG device, no MIG device in two pods."""
+    ok = [p for p in pods if p.get("phase") == "Running" and len(p.get("mig") or ()) == 1]
+    uuids = [m["uuid"] for p in ok for m in p["mig"]]
+    parents = set(u for p in ok for u in p.get("uuids") or ())
+    profiles = ", ".join(sorted(set(m["profile"] for p in ok for m in p["mig"]))) or "none"
+    if len(ok) < len(pods):
+        return False, "%d of %d pods on %s listed exactly one MIG device (%s)" % (len(ok), len(pods), resource, "; ".join(
+            "%s: %s" % (p["name"], p.get("detail") or p.get("phase")) for p in pods if p not in ok)[:400])
+    if len(set(uuids)) < len(uuids):
+        return False, "two pods listed the same MIG device: partitions are not isolated"
+    return True, "%d pods on %s each got their own MIG device (%s) on %d parent GPU(s)" % (
+        len(ok), resource, profiles, len(parents))
+
+
 # --------------------------------------------------------------------------------------------- observe
 def observe(cluster, opts):
     nodes = cluster.list("v1", "nodes")
@@ -454,11 +469,7 @@ def probe(cluster, opts, facts, deadline):
     if strategy == "time-slicing":
         out["passed"], out["detail"] = timeslice_outcome(out["pods"], node["physical"])
     elif strategy == "mig":
-        ok = [p for p in out["pods"] if p["phase"] == "Running" and p["mig"]]
-        out["passed"] = len(ok) == len(out["pods"])
-        out["detail"] = "%d of %d pods on %s listed MIG devices (%s)" % (
-            len(ok), len(out["pods"]), out.get("resource"),
-            ", ".join(sorted(set(m["profile"] for p in ok for m in p["mig"]))) or "none")
+        out["passed"], out["detail"] = mig_outcome(out["pods"], out.get("resource"))
     else:
         uuids = [tuple(p["uuids"]) for p in out["pods"] if p["phase"] == "Running"]
         out["passed"] = len(uuids) == 2 and uuids[0] == uuids[1] and len(uuids[0]) == 1

@@ -28,7 +28,7 @@ class Accelerators(object):
         self.devices = DeviceManager(self.inventory)
         self.dra_state = dra.DraState()
         self.toolkit = toolkit.Toolkit(sim, self.inventory, self.devices, self.dra_state)
-        self.exporter = dcgm.Exporter(sim, self.inventory, self.users)
+        self.exporter = dcgm.Exporter(sim, self.inventory, self.users, self.devices.mig_users)
 
     def users(self, node):
         """{gpu index: (namespace, pod, container)} of the GPUs in use on `node` (device plugin and DRA)."""
@@ -50,8 +50,10 @@ class Accelerators(object):
                 return False
             on_node = [p for p in pods if (p.get("spec") or {}).get("nodeName") == node
                        and (p.get("status") or {}).get("phase") == "Running"]
-            if any(is_device_plugin_pod(p) for p in on_node) and \
-                    not (node_obj.get("status", {}).get("allocatable") or {}).get("nvidia.com/gpu"):
+            allocatable = node_obj.get("status", {}).get("allocatable") or {}
+            if any(is_device_plugin_pod(p) for p in on_node) and not any(
+                    allocatable.get(r) for r in allocatable
+                    if r in ("nvidia.com/gpu", "nvidia.com/gpu.shared") or r.startswith("nvidia.com/mig-")):
                 return False
             if any(dra.is_plugin_pod(p) for p in on_node) and dra.SLICES in store.types and \
                     not any((s.get("spec") or {}).get("nodeName") == node for s in store.list(dra.SLICES)[0]):

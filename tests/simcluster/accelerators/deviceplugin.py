@@ -61,11 +61,17 @@ class DeviceManager(object):
         self._assigned = {}
         self._owners = {}            # pod uid -> (namespace, name)
         self.replicas = {}           # node -> replicas per GPU (time-slicing/MPS; absent = 1)
+        self.mig = {}                # node -> (MIG strategy, [sharing.MigDevice]) while the plugin advertises MIG
+        self._mig_assigned = {}      # node -> {(pod uid, container): [MIG uuids]}
 
     def allocate(self, pod, container):
-        """GPUs for a starting container (by its nvidia.com/gpu request); [] when it asks for none."""
-        want = gpu_request(container)
+        """GPUs for a starting container (by its nvidia.com/gpu request); [] when it asks for none. On a node
+        whose plugin advertises MIG, MIG devices (sharing.MigDevice) for its MIG (or, single strategy, GPU)
+        request."""
         node = (pod.get("spec") or {}).get("nodeName")
+        if node in self.mig:
+            return self._allocate_mig(pod, container, node)
+        want = gpu_request(container)
         if not want or not node:
             return []
         meta = pod["metadata"]
@@ -89,11 +95,43 @@ class DeviceManager(object):
             indices = set(table[key])
         return [g for g in gpus if g.index in indices]
 
+    def _allocate_mig(self, pod, container, node):
+        strategy, devices = self.mig[node]
+        res = container.get("resources") or {}
+        wanted = {}
+        for table in (res.get("requests") or {}, res.get("limits") or {}):
+            for name, value in table.items():
+                if name.startswith(sharing.MIG_PREFIX) or (strategy == "single" and name == RESOURCE):
+                    try:
+                        wanted[name] = max(wanted.get(name, 0), int(str(value)))
+                    except ValueError:
+                        pass
+        if not wanted:
+            return []
+        meta = pod["metadata"]
+        key = (meta.get("uid"), container["name"])
+        with self._lock:
+            table = self._mig_assigned.setdefault(node, {})
+            if key not in table:
+                used = set(u for uuids in table.values() for u in uuids)
+                chosen = []
+                for name, count in sorted(wanted.items()):
+                    free = [d for d in devices if d.uuid not in used and d.uuid not in chosen and
+                            (name == RESOURCE or d.resource == name)]
+                    chosen.extend(d.uuid for d in free[:count])
+                table[key] = chosen
+                self._owners[meta.get("uid")] = (meta.get("namespace"), meta["name"])
+            uuids = set(table[key])
+        return [d for d in devices if d.uuid in uuids]
+
     def release(self, uid, when):
         """Forget a pod's assignments; its GPUs stop any load it ran."""
         freed = []
         with self._lock:
             self._owners.pop(uid, None)
+            for table in self._mig_assigned.values():
+                for key in [k for k in table if k[0] == uid]:
+                    del table[key]
             for node, table in self._assigned.items():
                 for key in [k for k in table if k[0] == uid]:
                     freed.extend((node, i) for i in table.pop(key))
@@ -101,6 +139,24 @@ class DeviceManager(object):
             for gpu in self.inventory.gpus(node):
                 if gpu.index == index:
                     self.inventory.stop_load(gpu.uuid, when)
+
+    def mig_users(self, node):
+        """{gpu index: [(MIG profile, GPU instance id, (namespace, pod, container) or None)]} of a node whose GPUs
+        the plugin advertises as MIG devices ({} otherwise)."""
+        with self._lock:
+            entry = self.mig.get(node)
+            if entry is None:
+                return {}
+            owners = {}
+            for (uid, container), uuids in (self._mig_assigned.get(node) or {}).items():
+                owner = self._owners.get(uid)
+                for uuid in uuids:
+                    if owner:
+                        owners[uuid] = (owner[0], owner[1], container)
+            out = {}
+            for dev in entry[1]:
+                out.setdefault(dev.index, []).append((dev.profile, dev.gi, owners.get(dev.uuid)))
+            return out
 
     def users(self, node):
         """{gpu index: (namespace, pod, container)} of the GPUs assigned on `node`."""
@@ -184,27 +240,34 @@ class DevicePluginController(Controller):
         self._sync_labels(node, gpus)
         node = self.read(NODES, None, key)
         settings = self._sharing(key, node) if want is not None and running else None
-        resource = RESOURCE
-        if settings is not None:
-            want = str(len(gpus) * settings["replicas"])
-            resource = settings["resource"]
+        mig = self._mig(key, node, gpus, settings) if want is not None and running else None
+        wanted = {RESOURCE: want} if want is not None else {}
+        if mig is not None:
+            strategy, devices = mig
+            wanted = {}
+            for dev in devices:
+                name = RESOURCE if strategy == "single" else dev.resource
+                wanted[name] = str(int(wanted.get(name, "0")) + 1)
+            self._sync_sharing_labels(node, gpus, None, mig)
+            node = self.read(NODES, None, key)
+        elif settings is not None:
+            wanted = {settings["resource"]: str(len(gpus) * settings["replicas"])}
             self._sync_sharing_labels(node, gpus, settings)
             node = self.read(NODES, None, key)
         status = node.get("status") or {}
-        others = [r for r in (RESOURCE, RESOURCE + ".shared") if r != resource]
-        if (status.get("capacity") or {}).get(resource) == want and \
-                (status.get("allocatable") or {}).get(resource) == want and \
-                not any(r in (status.get(f) or {}) for r in others for f in ("capacity", "allocatable")):
+        managed = set([RESOURCE, RESOURCE + ".shared"] + list(wanted))
+        for field in ("capacity", "allocatable"):
+            managed.update(r for r in (status.get(field) or {}) if r.startswith(sharing.MIG_PREFIX))
+        if all((status.get(f) or {}).get(r) == wanted.get(r) for r in managed for f in ("capacity", "allocatable")):
             return
         fresh = copy.deepcopy(node)
         for field in ("capacity", "allocatable"):
             table = fresh.setdefault("status", {}).setdefault(field, {})
-            for other in others:
-                table.pop(other, None)
-            if want is None:
-                table.pop(resource, None)
-            else:
-                table[resource] = want
+            for resource in managed:
+                if wanted.get(resource) is None:
+                    table.pop(resource, None)
+                else:
+                    table[resource] = wanted[resource]
         self.store.update(NODES, fresh, subresource="status")
         self.manager.scheduler.retry()
 
@@ -251,11 +314,32 @@ class DevicePluginController(Controller):
                 self.devices.replicas.pop(key, None)
         return settings
 
-    def _sync_sharing_labels(self, node, gpus, settings):
-        """GPU feature discovery's sharing labels (sharing.labels); nothing else on the node changes."""
+    def _mig(self, key, node, gpus, settings):
+        """(strategy, MIG devices) when the node's GPUs are in MIG mode (nvidia.com/mig.config, as the MIG manager
+        applies it) and the running plugin advertises MIG (strategy single or mixed); None otherwise."""
+        pod = self._plugin_pod(key)
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        layout = sharing.mig_layout(labels.get("nvidia.com/mig.config"), gpus[0].product_label) if gpus else None
+        strategy = sharing.mig_strategy(pod, settings) if pod is not None else "none"
+        out = (strategy, sharing.mig_devices(gpus, layout)) if layout and strategy in ("single", "mixed") else None
+        with self.devices._lock:  # pylint: disable=protected-access
+            old = self.devices.mig.get(key)
+            if out is None:
+                self.devices.mig.pop(key, None)
+            elif old is None or [d.uuid for d in old[1]] != [d.uuid for d in out[1]] or old[0] != out[0]:
+                self.devices.mig[key] = out
+            out = self.devices.mig.get(key)
+        return out
+
+    def _sync_sharing_labels(self, node, gpus, settings, mig=None):
+        """GPU feature discovery's sharing (sharing.labels) or MIG (sharing.mig_labels) labels; nothing else on
+        the node changes."""
         if not gpus:
             return
-        want = sharing.labels(gpus[0].product_label, len(gpus), settings)
+        if mig is not None:
+            want = sharing.mig_labels(gpus[0].product_label, mig[1], mig[0])
+        else:
+            want = sharing.labels(gpus[0].product_label, len(gpus), settings)
         labels = (node.get("metadata") or {}).get("labels") or {}
         if all(labels.get(k) == v for k, v in want.items()):
             return

@@ -17,10 +17,19 @@ discovery labels for it (NVIDIA/k8s-device-plugin: api/config/v1, cmd/config-man
 * Labels (GPU feature discovery, internal/lm/resource.go): nvidia.com/gpu.replicas = N (1 without sharing),
   nvidia.com/gpu.sharing-strategy = time-slicing | mps | none, nvidia.com/gpu.product gets the suffix `-SHARED`
   when shared and not renamed, nvidia.com/gpu.count stays the number of physical GPUs.
+* MIG: a node labelled nvidia.com/mig.config=<name> gets the layout mig-parted's default config gives that name
+  for its GPU model (data/mig-parted-config-default.yaml, `device-filter` by PCI device id), as the MIG manager
+  applies it (nvidia.com/mig.config.state=success). The plugin's migStrategy (flags.migStrategy or MIG_STRATEGY)
+  decides how it is advertised: `mixed` as nvidia.com/mig-<profile> resources, `single` as nvidia.com/gpu (one
+  per MIG device, product <model>-MIG-<profile>); `none` ignores MIG. A container granted a MIG device sees its
+  parent's /dev/nvidia<minor> and `nvidia-smi -L` lists `MIG <profile> Device <n>: (UUID: MIG-...)` under the
+  parent GPU.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import posixpath
 
 import yaml
@@ -32,6 +41,12 @@ DEFAULT_NODE_LABEL = "nvidia.com/device-plugin.config"
 DEFAULT_SRCDIR = "/available-configs"
 DEFAULT_FALLBACKS = ("named", "single")
 IMAGE_PATTERN = "*/k8s-device-plugin"
+MIG_PREFIX = "nvidia.com/mig-"
+MIG_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "mig-parted-config-default.yaml")
+# PCI device ids (pci.ids: 10de:2330 GH100 [H100 SXM5 80GB], 10de:20b0 GA100 [A100 SXM4 40GB]) of the MIG-capable
+# simulated products, as mig-parted's device filters name them.
+PCI_DEVICE_IDS = {"NVIDIA-H100-80GB-HBM3": "0x233010DE", "NVIDIA-A100-SXM4-40GB": "0x20B010DE"}
+_MIG_CONFIGS = {}
 
 
 class ConfigError(ValueError):
@@ -227,3 +242,94 @@ def _config_manager(store, proc):
         return 0
     yield math.inf
     return 0
+
+
+# ------------------------------------------------------------------------------------------------- MIG
+def mig_configs():
+    if not _MIG_CONFIGS:
+        with open(MIG_CONFIG, encoding="utf-8") as handle:
+            _MIG_CONFIGS.update((yaml.safe_load(handle) or {}).get("mig-configs") or {})
+    return _MIG_CONFIGS
+
+
+def mig_layout(config_name, product_label):
+    """{profile: count per GPU} the MIG manager applies for nvidia.com/mig.config=`config_name` on GPUs of
+    `product_label`; None when MIG is off, the product is not MIG-capable or no entry matches."""
+    device_id = PCI_DEVICE_IDS.get(product_label)
+    if not config_name or device_id is None:
+        return None
+    for entry in mig_configs().get(config_name) or ():
+        filters = entry.get("device-filter")
+        if filters and device_id not in (filters if isinstance(filters, list) else [filters]):
+            continue
+        if not entry.get("mig-enabled"):
+            return None
+        return {str(k): int(v) for k, v in (entry.get("mig-devices") or {}).items()} or None
+    return None
+
+
+class MigDevice(object):
+    """One MIG device (GPU instance with its compute instance) of a parent GPU."""
+
+    def __init__(self, parent, profile, gi):
+        self.parent = parent
+        self.profile = profile
+        self.gi = gi
+        self.index = parent.index
+        self.minor = parent.minor
+        self.name = parent.name
+        h = hashlib.sha256(("%s/%s/%d" % (parent.uuid, profile, gi)).encode()).hexdigest()[:32]
+        self.uuid = "MIG-%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:32])
+
+    @property
+    def resource(self):
+        return MIG_PREFIX + self.profile
+
+    def device(self, pod_node=None):
+        out = self.parent.device(pod_node)
+        out.update(uuid=self.uuid, parent_uuid=self.parent.uuid, mig_profile=self.profile, mig_index=self.gi)
+        return out
+
+
+def mig_devices(gpus, layout):
+    """Every MIG device of the node's GPUs for a layout ({profile: count}), GPU by GPU."""
+    out = []
+    for gpu in gpus:
+        gi = 0
+        for profile, count in sorted(layout.items()):
+            for _n in range(count):
+                out.append(MigDevice(gpu, profile, gi))
+                gi += 1
+    return out
+
+
+def mig_strategy(pod, settings):
+    """The plugin's MIG strategy: MIG_STRATEGY of its container, else the config's flags.migStrategy."""
+    for container in (pod.get("spec") or {}).get("containers") or ():
+        value = _env(container, "MIG_STRATEGY")
+        if value:
+            return value
+    return (settings or {}).get("mig_strategy") or "none"
+
+
+def mig_labels(product, devices, strategy):
+    """GFD's MIG labels for a node whose GPUs are all in MIG mode (internal/lm: NewMIGResourceLabeler)."""
+    out = {"nvidia.com/mig.capable": "true", "nvidia.com/mig.strategy": strategy,
+           "nvidia.com/mig.config.state": "success"}
+    base = product[:-len(SHARED_SUFFIX)] if product.endswith(SHARED_SUFFIX) else product
+    by_profile = {}
+    for dev in devices:
+        by_profile.setdefault(dev.profile, []).append(dev)
+    if strategy == "single" and len(by_profile) == 1:
+        profile = next(iter(by_profile))
+        prefix = GPU
+        out.update({prefix + ".product": "%s-MIG-%s" % (base, profile), prefix + ".count": str(len(devices)),
+                    prefix + ".replicas": "1", prefix + ".sharing-strategy": "none",
+                    prefix + ".slices.gi": profile.split("g.")[0], prefix + ".slices.ci": profile.split("g.")[0]})
+        return out
+    for profile, devs in by_profile.items():
+        prefix = MIG_PREFIX + profile
+        out.update({prefix + ".product": "%s-MIG-%s" % (base, profile), prefix + ".count": str(len(devs)),
+                    prefix + ".replicas": "1", prefix + ".sharing-strategy": "none",
+                    prefix + ".slices.gi": profile.split("g.")[0], prefix + ".slices.ci": profile.split("g.")[0]})
+    return out

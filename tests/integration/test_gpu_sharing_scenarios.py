@@ -20,6 +20,7 @@ EXPECTED = {
     "gpu-sharing-1.35": (IMPLEMENTED, PARTIAL),
     "gpu-sharing-unapplied": (PARTIAL, NOT_IMPLEMENTED),
     "ai-stack-1.35": (PARTIAL, NOT_IMPLEMENTED),
+    "gpu-sharing-mig-1.36": (IMPLEMENTED, PARTIAL),
 }
 SOURCES = {"ai-stack-1.35": ("ai-stack", {"kubernetesVersion": "v1.35.0"})}
 
@@ -161,3 +162,40 @@ def test_shipped_accelerator_roles_are_enough(clusters):
     assert out["failed"] and '{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}' in out["msg"]
     assert "Traceback" not in out["msg"]
     assert probe_namespaces(sim) == [] and leftovers(sim) == []
+
+
+def test_mig_node_as_the_device_plugin_and_gfd_advertise_it(clusters):
+    node = clusters("gpu-sharing-mig-1.36").store.get(NODES, None, "gpu-mig-0")
+    labels = node["metadata"]["labels"]
+    assert node["status"]["allocatable"]["nvidia.com/mig-1g.5gb"] == "14"   # mig-parted all-1g.5gb: 7 per A100-40GB
+    assert "nvidia.com/gpu" not in node["status"]["allocatable"]            # mixed: MIG GPUs are not whole GPUs
+    assert (labels["nvidia.com/mig.strategy"], labels["nvidia.com/mig.config.state"]) == ("mixed", "success")
+    assert labels["nvidia.com/mig-1g.5gb.product"] == "NVIDIA-A100-SXM4-40GB-MIG-1g.5gb"
+
+
+def test_mig_probe_pods_get_their_own_mig_device(clusters):
+    sim = clusters("gpu-sharing-mig-1.36")
+    result = check(sim)
+    shown = finding(result, "MIG: pods on gpu-mig-0 list MIG devices")[0]
+    assert shown["passed"] is True and "each got their own MIG device (1g.5gb)" in shown["detail"]
+    assert finding(result, "MIG resources advertised")[0]["detail"] == "gpu-mig-0 (nvidia.com/mig-1g.5gb=14)"
+    assert next(e["content"] for e in result["evidence"] if e["title"] == "sharing configuration")["migManager"] == \
+        ["gpu-operator/nvidia-mig-manager"]
+    assert probe_namespaces(sim) == [] and leftovers(sim) == []
+
+
+def test_dcgm_exporter_serves_gpu_instance_series_on_the_mig_node(clusters):
+    """dcgm-exporter's GPU-instance entities: profiling counters per MIG instance, labelled GPU_I_PROFILE and
+    GPU_I_ID, beside the parent GPUs' series."""
+    from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
+
+    sim = clusters("gpu-sharing-mig-1.36")
+    conn = cl.Cluster.connect({"kubeconfig": sim.kubeconfig})
+    pod = next(p for p in conn.list("v1", "pods", namespace="gpu-operator", label_selector="app=nvidia-dcgm-exporter")
+               if p["spec"].get("nodeName") == "gpu-mig-0")
+    status, text = conn.proxy_get("pod", "gpu-operator", pod["metadata"]["name"], 9400, "/metrics")
+    assert status == 200
+    instances = [line for line in text.splitlines() if line.startswith("DCGM_FI_PROF_GR_ENGINE_ACTIVE{")
+                 and 'GPU_I_PROFILE="1g.5gb"' in line]
+    assert len(instances) == 14 and len(set(line.split('GPU_I_ID="')[1].split('"')[0] for line in instances)) == 7
+    assert not [line for line in text.splitlines() if line.startswith("DCGM_FI_DEV_GPU_UTIL{") and "GPU_I_" in line]
