@@ -187,6 +187,11 @@ def test_mig_shown_is_implemented():
     assert gs.judge(facts([mig]), probe_out("mig", node="a100-0"))["status"] == IMPLEMENTED
 
 
+def test_dra_only_gpus_are_not_na():
+    result = gs.judge(facts([], dra_slices=2), passive_reason="mode=passive")
+    assert result["status"] == NOT_IMPLEMENTED
+
+
 def test_no_accelerators_is_na_and_other_vendors_need_manual_verification():
     result = validate_result(gs.judge(facts([])))
     assert result["status"] == NOT_APPLICABLE and "no accelerator" in result["notes"]
@@ -204,5 +209,10 @@ def test_probe_choice_prefers_the_smallest_time_sliced_node_then_mig_then_dra():
     big = dict(SHARED, name="gpu-ts-big", physical=8)
     assert gs.choose_probe(facts([big, SHARED]), Opts())[1]["name"] == "gpu-ts-0"
     assert gs.choose_probe(facts([dict(SHARED, physical=9)]), Opts(strategy="time-slicing"))[0] is None
-    assert gs.choose_probe(facts([PLAIN], dra_slices=1), Opts()) == ("dra", None)
+    busy = dict(SHARED, name="gpu-ts-1")
+    assert gs.choose_probe(facts([SHARED, busy]), Opts(), free={"gpu-ts-0": 1, "gpu-ts-1": 5})[1]["name"] == "gpu-ts-1"
+    with_class = facts([PLAIN], dra_slices=1)
+    assert gs.choose_probe(with_class, Opts())[0] is None          # no gpu.nvidia.com DeviceClass
+    with_class["dra"]["classes"] = ["gpu.nvidia.com"]
+    assert gs.choose_probe(with_class, Opts()) == ("dra", None)
     assert gs.choose_probe(facts([PLAIN]), Opts())[0] is None

@@ -355,17 +355,27 @@ def configured(facts):
     return out
 
 
-def choose_probe(facts, opts):
-    """(strategy, node or None) the active probe uses, or (None, reason)."""
+def time_sliced_candidates(facts, opts):
+    """Schedulable time-sliced/MPS nodes the probe may use (physical + 1 <= max_pods), fewest GPUs first."""
+    found = strategies(facts)
+    by_name = {n["name"]: n for n in facts["nodes"]}
+    shared = [by_name[n] for n in found["time-slicing"] + found["mps"] if not by_name[n]["unschedulable"]]
+    fits = [n for n in shared if (n["physical"] or 0) + 1 <= int(opts.get("max_pods", 9))]
+    return shared, sorted(fits, key=lambda n: (n["physical"], n["name"]))
+
+
+def choose_probe(facts, opts, free=None):
+    """(strategy, node or None) the active probe uses, or (None, reason). `free` ({node: free replicas}, for some
+    candidates) prefers a time-sliced node where physical + 1 replicas are free."""
     found = strategies(facts)
     wanted = opts.get("strategy", "auto")
     by_name = {n["name"]: n for n in facts["nodes"]}
-    max_pods = int(opts.get("max_pods", 9))
     if wanted in ("auto", "time-slicing"):
-        shared = [by_name[n] for n in found["time-slicing"] + found["mps"] if not by_name[n]["unschedulable"]]
-        fits = [n for n in shared if (n["physical"] or 0) + 1 <= max_pods]
+        shared, fits = time_sliced_candidates(facts, opts)
         if fits:
-            return "time-slicing", sorted(fits, key=lambda n: (n["physical"], n["name"]))[0]
+            free = free or {}
+            room = [n for n in fits if free.get(n["name"], n["allocatable"]) >= (n["physical"] or 0) + 1]
+            return "time-slicing", (room or fits)[0]
         if wanted == "time-slicing":
             return None, ("no schedulable node advertises time-sliced GPUs" if not shared else
                           "every time-sliced node has more than max_pods - 1 GPUs (raise max_pods)")
@@ -375,7 +385,7 @@ def choose_probe(facts, opts):
             return "mig", migs[0]
         if wanted == "mig":
             return None, "no schedulable node advertises MIG resources"
-    if wanted in ("auto", "dra") and facts["dra"].get("gpu_slices"):
+    if wanted in ("auto", "dra") and facts["dra"].get("gpu_slices") and "gpu.nvidia.com" in facts["dra"]["classes"]:
         return "dra", None
     return None, "no sharing strategy is advertised and no NVIDIA DRA driver publishes GPUs"
 
@@ -416,9 +426,20 @@ def _running_with_output(cluster, namespace, names):
     return pods
 
 
+def free_replicas(cluster, node):
+    """The node's advertised GPUs (replicas) minus the requests of its non-terminal pods (one pod list)."""
+    pods = cluster.list("v1", "pods", field_selector="spec.nodeName=%s,status.phase!=Succeeded,status.phase!=Failed"
+                        % node["name"])
+    return max(0, (node["allocatable"] or 0) - sum(pr.pod_requests(p, (node["resource"],)) for p in pods))
+
+
 def probe(cluster, opts, facts, deadline):
     entry = acc.vendor(facts["vendor"])
-    strategy, node = choose_probe(facts, opts)
+    free = {}
+    if opts.get("strategy", "auto") in ("auto", "time-slicing"):
+        for node in time_sliced_candidates(facts, opts)[1][:3]:
+            free[node["name"]] = free_replicas(cluster, node)
+    strategy, node = choose_probe(facts, opts, free)
     out = {"strategy": strategy, "node": node["name"] if isinstance(node, dict) else None, "pods": [], "timed_out": "",
            "cleanup": "", "passed": False, "detail": "", "namespace": None}
     if strategy is None:
@@ -484,7 +505,7 @@ def judge(facts, probe_out=None, passive_reason=""):
     if facts["vendor"] != "nvidia":
         return _judge_other_vendor(res, facts)
     nodes = facts["nodes"]
-    if not nodes:
+    if not nodes and not facts["dra"].get("gpu_slices"):
         res.finding("GPU nodes", False, "no node advertises NVIDIA GPUs")
         if facts["other"]:
             res.set(NOT_IMPLEMENTED, "no NVIDIA GPU nodes; other accelerators need manual verification")
@@ -641,7 +662,7 @@ def deadline_seconds(opts):
 
 def run(cluster, opts):
     facts = observe(cluster, opts)
-    if not opts.active or facts["vendor"] != "nvidia" or not facts["nodes"]:
+    if not opts.active or facts["vendor"] != "nvidia" or not (facts["nodes"] or facts["dra"].get("gpu_slices")):
         return judge(facts, passive_reason=opts.passive_reason())
     deadline = cl.Deadline(deadline_seconds(opts))
     return judge(facts, probe(cluster, opts, facts, deadline))
