@@ -141,9 +141,8 @@ def facts(nodes=(), configs=(), dra_slices=0, mig_devices=None, vendor="nvidia",
             "accelerator_nodes": len(nodes)}
 
 
-SHARED = gs.node_sharing(node("gpu-ts-0", dict(GFD["time-sliced"], **{"nvidia.com/gpu.count": "2",
-                                                                     "nvidia.com/gpu.replicas": "4"}),
-                              {"nvidia.com/gpu": "8"}))
+TIME_SLICED_T4S = dict(GFD["time-sliced"], **{"nvidia.com/gpu.count": "2", "nvidia.com/gpu.replicas": "4"})
+SHARED = gs.node_sharing(node("gpu-ts-0", TIME_SLICED_T4S, {"nvidia.com/gpu": "8"}))
 PLAIN = gs.node_sharing(node("gpu-0", GFD["unshared"], {"nvidia.com/gpu": "1"}))
 CONFIG = {"namespace": "gpu-operator", "name": "time-slicing-config", "referrer": "ClusterPolicy cluster-policy",
           "default": "any", "found": True, "keys": {"any": gs.parse_sharing_config(fixture("time-slicing.yaml"))}}

@@ -257,9 +257,8 @@ def observe(cluster, opts):
     vendor, reason = acc.resolve_vendor(opts.vendor, nodes)
     facts = {"vendor": vendor, "vendor_reason": reason, "node_count": len(nodes), "nodes": [], "other": {},
              "minor": (cluster.version() or {}).get("minor_int"), "cluster_policy": None, "plugins": [],
-             "configs": [], "mig_manager": [], "dra": {"version": None, "mig_class": False, "mig_devices": {},
-                                                        "classes": []},
-             "accelerator_nodes": 0}
+             "configs": [], "mig_manager": [], "accelerator_nodes": 0,
+             "dra": {"version": None, "mig_class": False, "mig_devices": {}, "classes": []}}
     facts["other"] = acc.other_accelerators(nodes)
     facts["accelerator_nodes"] = len(acc.accelerator_nodes(nodes, acc.vendor(vendor)))
     if vendor != "nvidia":
@@ -317,7 +316,7 @@ def observe(cluster, opts):
             facts["dra"]["classes"] = sorted(classes)
             facts["dra"]["mig_class"] = MIG_DEVICE_CLASS in classes
         if disc.has(api, "resourceslices"):
-            slices = cluster.list(api, "resourceslices", max_items=MAX_SLICES)
+            slices = cluster.list(api, "resourceslices", limit=MAX_SLICES, max_items=MAX_SLICES)
             facts["dra"]["mig_devices"] = slice_mig_devices(slices)
             facts["dra"]["gpu_slices"] = sum(1 for s in slices if (s.get("spec") or {}).get("driver") == "gpu.nvidia.com"
                                              and (s.get("spec") or {}).get("devices"))
@@ -476,8 +475,8 @@ def probe(cluster, opts, facts, deadline):
                           opts.wait_timeout, opts.wait_sleep, deadline)
         except cl.WaitTimeout as err:
             out["timed_out"] = str(err)
-        pods = {p["metadata"]["name"]: p for p in cluster.list("v1", "pods", namespace=ns.name,
-                                                                 label_selector="app=%s" % APP)}
+        listed = cluster.list("v1", "pods", namespace=ns.name, label_selector="app=%s" % APP)
+        pods = {p["metadata"]["name"]: p for p in listed}
         for name in names:
             pod = pods.get(name)
             text = cluster.pod_logs(ns.name, name, container="probe") if pr.pod_started(pod) else ""
