@@ -199,3 +199,24 @@ def test_dcgm_exporter_serves_gpu_instance_series_on_the_mig_node(clusters):
                  and 'GPU_I_PROFILE="1g.5gb"' in line]
     assert len(instances) == 14 and len(set(line.split('GPU_I_ID="')[1].split('"')[0] for line in instances)) == 7
     assert not [line for line in text.splitlines() if line.startswith("DCGM_FI_DEV_GPU_UTIL{") and "GPU_I_" in line]
+
+
+def test_a_label_naming_a_missing_config_leaves_the_running_plugin_as_it_was(clusters):
+    """config-manager's sidecar fails on nvidia.com/device-plugin.config=<missing key>; the plugin keeps its config
+    (the device-plugin controller's reconcile of the relabelled node is run here, synchronously)."""
+    import copy
+
+    sim = clusters("gpu-sharing-1.35")
+    plugin = next(c for c in sim.controllers.controllers if c.name == "accelerators-device-plugin")
+    node = copy.deepcopy(sim.store.get(NODES, None, "gpu-ts-0"))
+    node["metadata"]["labels"]["nvidia.com/device-plugin.config"] = "tesla-t4"
+    sim.store.update(NODES, node)
+    try:
+        plugin.reconcile("gpu-ts-0")
+        current = sim.store.get(NODES, None, "gpu-ts-0")
+        assert current["status"]["allocatable"]["nvidia.com/gpu"] == "8"
+        assert current["metadata"]["labels"]["nvidia.com/gpu.replicas"] == "4"
+    finally:
+        node = copy.deepcopy(sim.store.get(NODES, None, "gpu-ts-0"))
+        node["metadata"]["labels"]["nvidia.com/device-plugin.config"] = "any"
+        sim.store.update(NODES, node)

@@ -182,6 +182,7 @@ class DevicePluginController(Controller):
         self.devices = devices
         self.routes = {PODS: self._on_pod, NODES: self._on_node}
         self._grace = set()
+        self._applied = {}           # (node, plugin pod uid) -> sharing settings the plugin started with
 
     def initial_keys(self):
         nodes = list(self.inventory.nodes())
@@ -302,11 +303,15 @@ class DevicePluginController(Controller):
         pod = self._plugin_pod(key)
         settings = None
         if pod is not None:
+            applied = (key, pod["metadata"].get("uid"))
             try:
                 name, text = sharing.resolve(self.store, pod, (node.get("metadata") or {}).get("labels") or {})
                 settings = sharing.parse(text) if name is not None else None
+                self._applied[applied] = settings
             except sharing.ConfigError:
-                settings = None
+                # config-manager's sidecar fails on a config it cannot use (a label naming a missing key); the
+                # running plugin keeps the config it started with
+                settings = self._applied.get(applied)
         with self.devices._lock:  # pylint: disable=protected-access
             if settings and settings["replicas"] > 1:
                 self.devices.replicas[key] = settings["replicas"]
