@@ -33,14 +33,14 @@ def node(name, labels, allocatable, unschedulable=False):
 
 # --------------------------------------------------------------------------------------------- reading
 def test_time_slicing_config_from_the_readme():
-    assert gs.parse_sharing_config(fixture("time-slicing.yaml")) == {
+    assert gs.parse_sharing_config(fixture("time-slicing.yaml.txt")) == {
         "strategy": "time-slicing", "replicas": 10, "resource": "nvidia.com/gpu", "mig_strategy": "none", "error": ""}
 
 
 def test_renamed_and_mps_configs():
-    renamed = gs.parse_sharing_config(fixture("time-slicing-renamed.yaml"))
+    renamed = gs.parse_sharing_config(fixture("time-slicing-renamed.yaml.txt"))
     assert (renamed["strategy"], renamed["resource"]) == ("time-slicing", "nvidia.com/gpu.shared")
-    mps = gs.parse_sharing_config(fixture("mps.yaml"))
+    mps = gs.parse_sharing_config(fixture("mps.yaml.txt"))
     assert (mps["strategy"], mps["replicas"]) == ("mps", 10)
 
 
@@ -145,7 +145,7 @@ TIME_SLICED_T4S = dict(GFD["time-sliced"], **{"nvidia.com/gpu.count": "2", "nvid
 SHARED = gs.node_sharing(node("gpu-ts-0", TIME_SLICED_T4S, {"nvidia.com/gpu": "8"}))
 PLAIN = gs.node_sharing(node("gpu-0", GFD["unshared"], {"nvidia.com/gpu": "1"}))
 CONFIG = {"namespace": "gpu-operator", "name": "time-slicing-config", "referrer": "ClusterPolicy cluster-policy",
-          "default": "any", "found": True, "keys": {"any": gs.parse_sharing_config(fixture("time-slicing.yaml"))}}
+          "default": "any", "found": True, "keys": {"any": gs.parse_sharing_config(fixture("time-slicing.yaml.txt"))}}
 
 
 def probe_out(strategy="time-slicing", passed=True, node="gpu-ts-0"):
