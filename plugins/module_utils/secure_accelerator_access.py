@@ -112,14 +112,18 @@ def plan(cluster, facts, entry):
     for node in nodes[:MAX_NODES_INSPECTED]:
         free[node["name"]] = pr.free_accelerators(cluster, entry, node) if node.get("allocatable") else 0
     target = max(nodes[:MAX_NODES_INSPECTED], key=lambda n: free.get(n["name"], 0))["name"] if nodes else None
-    shared = any(n.get("shared") for n in facts["nodes"])
+    # Time-sliced/MPS nodes advertise replicas: two pods there may legitimately get the same GPU, so T3 uses an
+    # unshared node; `shared` says T3 found none (only shared nodes have two free accelerators).
+    shared_nodes = set(n["name"] for n in facts["nodes"] if n.get("shared"))
     same_node, same_mech = None, None
     if facts["device_plugin"]:
-        same_node = next((n for n, f in sorted(free.items(), key=lambda kv: -kv[1]) if f >= 2), None)
+        same_node = next((n for n, f in sorted(free.items(), key=lambda kv: -kv[1])
+                          if f >= 2 and n not in shared_nodes), None)
         same_mech = "device-plugin" if same_node else None
     if not same_node and dra["ready"]:
         same_node = next((n for n, c in sorted(dra["devices_by_node"].items()) if c >= 2), None)
         same_mech = "dra" if same_node else None
+    shared = not same_node and any(f >= 2 for n, f in free.items() if n in shared_nodes)
     return {"target": target, "free": free, "same_node": same_node, "same_mechanism": same_mech, "shared": shared}
 
 
@@ -172,7 +176,7 @@ def _pods(facts, the_plan, opts, entry):
                                     resource_claims=[{"name": "gpu", "resourceClaimTemplateName": "aic-one"}])
         add("T4", mech, "multi-container", [multi],
             [(multi["metadata"]["name"], "with", 1), (multi["metadata"]["name"], "without", 0)])
-        if the_plan["same_mechanism"] == mech and not the_plan["shared"]:
+        if the_plan["same_mechanism"] == mech:
             names = ["aic-%s-same-a" % short, "aic-%s-same-b" % short]
             add("T3", mech, "distinct", [one(n, the_plan["same_node"], text=holding) for n in names],
                 [(n, "probe", 1) for n in names])

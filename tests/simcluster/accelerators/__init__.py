@@ -14,7 +14,7 @@ under `settings.accelerators` (acceptEnvvarWhenUnprivileged) and `settings.runti
 """
 from __future__ import annotations
 
-from . import dcgm, dra, dranet, toolkit
+from . import dcgm, dra, dranet, sharing, toolkit
 from .deviceplugin import DeviceManager, DevicePluginController, is_device_plugin_pod
 from .inventory import Inventory
 
@@ -28,7 +28,7 @@ class Accelerators(object):
         self.devices = DeviceManager(self.inventory)
         self.dra_state = dra.DraState()
         self.toolkit = toolkit.Toolkit(sim, self.inventory, self.devices, self.dra_state)
-        self.exporter = dcgm.Exporter(sim, self.inventory, self.users)
+        self.exporter = dcgm.Exporter(sim, self.inventory, self.users, self.devices.mig_users)
 
     def users(self, node):
         """{gpu index: (namespace, pod, container)} of the GPUs in use on `node` (device plugin and DRA)."""
@@ -50,8 +50,10 @@ class Accelerators(object):
                 return False
             on_node = [p for p in pods if (p.get("spec") or {}).get("nodeName") == node
                        and (p.get("status") or {}).get("phase") == "Running"]
-            if any(is_device_plugin_pod(p) for p in on_node) and \
-                    not (node_obj.get("status", {}).get("allocatable") or {}).get("nvidia.com/gpu"):
+            allocatable = node_obj.get("status", {}).get("allocatable") or {}
+            if any(is_device_plugin_pod(p) for p in on_node) and not any(
+                    allocatable.get(r) for r in allocatable
+                    if r in ("nvidia.com/gpu", "nvidia.com/gpu.shared") or r.startswith("nvidia.com/mig-")):
                 return False
             if any(dra.is_plugin_pod(p) for p in on_node) and dra.SLICES in store.types and \
                     not any((s.get("spec") or {}).get("nodeName") == node for s in store.list(dra.SLICES)[0]):
@@ -74,6 +76,7 @@ def install(sim):
     runtime.register_device_provider(acc.toolkit.provide)
     toolkit.register(runtime, acc.inventory)
     runtime.register_app(dcgm.IMAGE_PATTERN, acc.exporter.app)
+    runtime.register_app(sharing.IMAGE_PATTERN, sharing.config_manager_app(sim.store))
     manager = sim.controllers
     manager.scheduler.register_plugin(dra.DraPlugin(manager, acc.dra_state))
     manager.add_controller(DevicePluginController(manager, acc.inventory, acc.devices))

@@ -82,8 +82,10 @@ def gpu_values(gpu, load, now, busy_seconds, start):
     }
 
 
-def exposition(counters, gpus, node, now, inventory, users, start):
-    """The /metrics body for the node's GPUs."""
+def exposition(counters, gpus, node, now, inventory, users, start, migs=None):
+    """The /metrics body for the node's GPUs. `migs` ({gpu index: [(profile, GPU instance id, user or None)]})
+    adds, for GPUs in MIG mode, one series per GPU instance of each profiling (DCGM_FI_PROF_*) counter labelled
+    GPU_I_PROFILE and GPU_I_ID, attributed to the instance's pod (dcgm-exporter's GPU-instance entities)."""
     with_driver = any(field == "DCGM_FI_DRIVER_VERSION" and kind == "label" for field, kind, _h in counters)
     series = []
     for gpu in gpus:
@@ -97,6 +99,13 @@ def exposition(counters, gpus, node, now, inventory, users, start):
         text = ",".join('%s="%s"' % (k, v.replace("\\", "\\\\").replace('"', '\\"')) for k, v in labels)
         values = gpu_values(gpu, inventory.load_at(gpu.uuid, now), now, inventory.busy_seconds(gpu.uuid, now), start)
         series.append((text, values))
+        for profile, gi, owner in (migs or {}).get(gpu.index, ()):
+            mig_labels = [kv for kv in labels if kv[0] not in ("container", "namespace", "pod")]
+            mig_labels += [("GPU_I_PROFILE", profile), ("GPU_I_ID", str(gi))]
+            if owner:
+                mig_labels.extend([("container", owner[2]), ("namespace", owner[0]), ("pod", owner[1])])
+            mig_text = ",".join('%s="%s"' % (k, v) for k, v in mig_labels)
+            series.append((mig_text, {k: v for k, v in values.items() if k.startswith("DCGM_FI_PROF_")}))
     lines = []
     for field, kind, help_text in counters:
         if kind == "label":
@@ -104,6 +113,8 @@ def exposition(counters, gpus, node, now, inventory, users, start):
         lines.append("# HELP %s %s" % (field, help_text))
         lines.append("# TYPE %s %s" % (field, kind))
         for text, values in series:
+            if "GPU_I_PROFILE=" in text and field not in values:
+                continue        # GPU-instance entities have the profiling fields only
             lines.append("%s{%s} %s" % (field, text, values.get(field, 0)))
     return "\n".join(lines) + "\n"
 
@@ -111,10 +122,11 @@ def exposition(counters, gpus, node, now, inventory, users, start):
 class Exporter(object):
     """The app behind dcgm-exporter images (registered with the runtime by image pattern)."""
 
-    def __init__(self, sim, inventory, users):
+    def __init__(self, sim, inventory, users, migs=None):
         self.sim = sim
         self.inventory = inventory
         self.users = users
+        self.migs = migs
         self.start = sim.clock.now()
 
     def _counters(self, proc):
@@ -138,7 +150,7 @@ class Exporter(object):
         def handler(request):
             if request.path.rstrip("/") == "/metrics":
                 body = exposition(counters, gpus, node, self.sim.clock.now(), self.inventory, self.users(node),
-                                  self.start)
+                                  self.start, self.migs(node) if self.migs else None)
                 return 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}, body.encode()
             if request.path.rstrip("/") == "/health":
                 return 200, {"Content-Type": "text/plain; charset=utf-8"}, b"OK\n"

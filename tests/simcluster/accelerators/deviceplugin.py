@@ -20,6 +20,7 @@ import threading
 
 from ..controllers import podutil
 from ..controllers.manager import NODES, PODS, Controller
+from . import sharing
 
 RESOURCE = "nvidia.com/gpu"
 DAEMONSETS = ("apps", "daemonsets")
@@ -33,12 +34,16 @@ def is_device_plugin_pod(pod):
 
 
 def gpu_request(container):
+    """GPUs a container asks for: nvidia.com/gpu, or nvidia.com/gpu.shared where sharing renamed it."""
     res = container.get("resources") or {}
-    value = (res.get("limits") or {}).get(RESOURCE, (res.get("requests") or {}).get(RESOURCE))
-    try:
-        return int(str(value)) if value is not None else 0
-    except ValueError:
-        return 0
+    total = 0
+    for resource in (RESOURCE, RESOURCE + ".shared"):
+        value = (res.get("limits") or {}).get(resource, (res.get("requests") or {}).get(resource))
+        try:
+            total += int(str(value)) if value is not None else 0
+        except ValueError:
+            pass
+    return total
 
 
 def pod_done(pod):
@@ -54,11 +59,18 @@ class DeviceManager(object):
         self._lock = threading.Lock()
         self._assigned = {}
         self._owners = {}            # pod uid -> (namespace, name)
+        self.replicas = {}           # node -> replicas per GPU (time-slicing/MPS; absent = 1)
+        self.mig = {}                # node -> (MIG strategy, [sharing.MigDevice]) while the plugin advertises MIG
+        self._mig_assigned = {}      # node -> {(pod uid, container): [MIG uuids]}
 
     def allocate(self, pod, container):
-        """GPUs for a starting container (by its nvidia.com/gpu request); [] when it asks for none."""
-        want = gpu_request(container)
+        """GPUs for a starting container (by its nvidia.com/gpu request); [] when it asks for none. On a node
+        whose plugin advertises MIG, MIG devices (sharing.MigDevice) for its MIG (or, single strategy, GPU)
+        request."""
         node = (pod.get("spec") or {}).get("nodeName")
+        if node in self.mig:
+            return self._allocate_mig(pod, container, node)
+        want = gpu_request(container)
         if not want or not node:
             return []
         meta = pod["metadata"]
@@ -67,18 +79,58 @@ class DeviceManager(object):
         with self._lock:
             table = self._assigned.setdefault(node, {})
             if key not in table:
-                used = set(i for indices in table.values() for i in indices)
-                free = [g.index for g in gpus if g.index not in used]
-                table[key] = free[:want]
+                replicas = self.replicas.get(node, 1)
+                in_use = {}
+                for indices in table.values():
+                    for i in indices:
+                        in_use[i] = in_use.get(i, 0) + 1
+                if replicas > 1:
+                    slots = [g.index for g in gpus for _r in range(max(0, replicas - in_use.get(g.index, 0)))]
+                    table[key] = sharing.distributed(slots, in_use, want)
+                else:
+                    free = [g.index for g in gpus if g.index not in in_use]
+                    table[key] = free[:want]
                 self._owners[meta.get("uid")] = (meta.get("namespace"), meta["name"])
-            indices = list(table[key])
+            indices = set(table[key])
         return [g for g in gpus if g.index in indices]
+
+    def _allocate_mig(self, pod, container, node):
+        strategy, devices = self.mig[node]
+        res = container.get("resources") or {}
+        wanted = {}
+        for table in (res.get("requests") or {}, res.get("limits") or {}):
+            for name, value in table.items():
+                if name.startswith(sharing.MIG_PREFIX) or (strategy == "single" and name == RESOURCE):
+                    try:
+                        wanted[name] = max(wanted.get(name, 0), int(str(value)))
+                    except ValueError:
+                        pass
+        if not wanted:
+            return []
+        meta = pod["metadata"]
+        key = (meta.get("uid"), container["name"])
+        with self._lock:
+            table = self._mig_assigned.setdefault(node, {})
+            if key not in table:
+                used = set(u for uuids in table.values() for u in uuids)
+                chosen = []
+                for name, count in sorted(wanted.items()):
+                    free = [d for d in devices if d.uuid not in used and d.uuid not in chosen and
+                            (name == RESOURCE or d.resource == name)]
+                    chosen.extend(d.uuid for d in free[:count])
+                table[key] = chosen
+                self._owners[meta.get("uid")] = (meta.get("namespace"), meta["name"])
+            uuids = set(table[key])
+        return [d for d in devices if d.uuid in uuids]
 
     def release(self, uid, when):
         """Forget a pod's assignments; its GPUs stop any load it ran."""
         freed = []
         with self._lock:
             self._owners.pop(uid, None)
+            for table in self._mig_assigned.values():
+                for key in [k for k in table if k[0] == uid]:
+                    del table[key]
             for node, table in self._assigned.items():
                 for key in [k for k in table if k[0] == uid]:
                     freed.extend((node, i) for i in table.pop(key))
@@ -86,6 +138,24 @@ class DeviceManager(object):
             for gpu in self.inventory.gpus(node):
                 if gpu.index == index:
                     self.inventory.stop_load(gpu.uuid, when)
+
+    def mig_users(self, node):
+        """{gpu index: [(MIG profile, GPU instance id, (namespace, pod, container) or None)]} of a node whose GPUs
+        the plugin advertises as MIG devices ({} otherwise)."""
+        with self._lock:
+            entry = self.mig.get(node)
+            if entry is None:
+                return {}
+            owners = {}
+            for (uid, container), uuids in (self._mig_assigned.get(node) or {}).items():
+                owner = self._owners.get(uid)
+                for uuid in uuids:
+                    if owner:
+                        owners[uuid] = (owner[0], owner[1], container)
+            out = {}
+            for dev in entry[1]:
+                out.setdefault(dev.index, []).append((dev.profile, dev.gi, owners.get(dev.uuid)))
+            return out
 
     def users(self, node):
         """{gpu index: (namespace, pod, container)} of the GPUs assigned on `node`."""
@@ -111,6 +181,7 @@ class DevicePluginController(Controller):
         self.devices = devices
         self.routes = {PODS: self._on_pod, NODES: self._on_node}
         self._grace = set()
+        self._applied = {}           # (node, plugin pod uid) -> sharing settings the plugin started with
 
     def initial_keys(self):
         nodes = list(self.inventory.nodes())
@@ -168,16 +239,35 @@ class DevicePluginController(Controller):
         want = str(len(gpus)) if gpus and (running or key in self._grace) else None
         self._sync_labels(node, gpus)
         node = self.read(NODES, None, key)
+        settings = self._sharing(key, node) if want is not None and running else None
+        mig = self._mig(key, node, gpus, settings) if want is not None and running else None
+        wanted = {RESOURCE: want} if want is not None else {}
+        if mig is not None:
+            strategy, devices = mig
+            wanted = {}
+            for dev in devices:
+                name = RESOURCE if strategy == "single" else dev.resource
+                wanted[name] = str(int(wanted.get(name, "0")) + 1)
+            self._sync_sharing_labels(node, gpus, None, mig)
+            node = self.read(NODES, None, key)
+        elif settings is not None:
+            wanted = {settings["resource"]: str(len(gpus) * settings["replicas"])}
+            self._sync_sharing_labels(node, gpus, settings)
+            node = self.read(NODES, None, key)
         status = node.get("status") or {}
-        if (status.get("capacity") or {}).get(RESOURCE) == want and (status.get("allocatable") or {}).get(RESOURCE) == want:
+        managed = set([RESOURCE, RESOURCE + ".shared"] + list(wanted))
+        for field in ("capacity", "allocatable"):
+            managed.update(r for r in (status.get(field) or {}) if r.startswith(sharing.MIG_PREFIX))
+        if all((status.get(f) or {}).get(r) == wanted.get(r) for r in managed for f in ("capacity", "allocatable")):
             return
         fresh = copy.deepcopy(node)
         for field in ("capacity", "allocatable"):
             table = fresh.setdefault("status", {}).setdefault(field, {})
-            if want is None:
-                table.pop(RESOURCE, None)
-            else:
-                table[RESOURCE] = want
+            for resource in managed:
+                if wanted.get(resource) is None:
+                    table.pop(resource, None)
+                else:
+                    table[resource] = wanted[resource]
         self.store.update(NODES, fresh, subresource="status")
         self.manager.scheduler.retry()
 
@@ -200,6 +290,70 @@ class DevicePluginController(Controller):
             want.update({"nvidia.com/vgpu.present": "true",
                          "nvidia.com/vgpu.host-driver-version": gpus[0].vgpu["host_driver_version"],
                          "nvidia.com/vgpu.host-driver-branch": gpus[0].vgpu["host_driver_branch"]})
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        if all(labels.get(k) == v for k, v in want.items()):
+            return
+        fresh = copy.deepcopy(node)
+        fresh["metadata"].setdefault("labels", {}).update(want)
+        self.store.update(NODES, fresh)
+
+    # ------------------------------------------------------------------------------------- sharing
+    def _plugin_pod(self, node):
+        for namespace, name in list(self.manager.index.pods_by_node.get(node, ())):
+            pod = self.read(PODS, namespace, name)
+            if pod is not None and is_device_plugin_pod(pod) and not pod["metadata"].get("deletionTimestamp") \
+                    and (pod.get("status") or {}).get("phase") == "Running":
+                return pod
+        return None
+
+    def _sharing(self, key, node):
+        """The sharing settings of the running plugin on the node (sharing.py), or None without a config.
+        Replicas per GPU are handed to the device manager for allocation."""
+        pod = self._plugin_pod(key)
+        settings = None
+        if pod is not None:
+            applied = (key, pod["metadata"].get("uid"))
+            try:
+                name, text = sharing.resolve(self.store, pod, (node.get("metadata") or {}).get("labels") or {})
+                settings = sharing.parse(text) if name is not None else None
+                self._applied[applied] = settings
+            except sharing.ConfigError:
+                # config-manager's sidecar fails on a config it cannot use (a label naming a missing key); the
+                # running plugin keeps the config it started with
+                settings = self._applied.get(applied)
+        with self.devices._lock:  # pylint: disable=protected-access
+            if settings and settings["replicas"] > 1:
+                self.devices.replicas[key] = settings["replicas"]
+            else:
+                self.devices.replicas.pop(key, None)
+        return settings
+
+    def _mig(self, key, node, gpus, settings):
+        """(strategy, MIG devices) when the node's GPUs are in MIG mode (nvidia.com/mig.config, as the MIG manager
+        applies it) and the running plugin advertises MIG (strategy single or mixed); None otherwise."""
+        pod = self._plugin_pod(key)
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        layout = sharing.mig_layout(labels.get("nvidia.com/mig.config"), gpus[0].product_label) if gpus else None
+        strategy = sharing.mig_strategy(pod, settings) if pod is not None else "none"
+        out = (strategy, sharing.mig_devices(gpus, layout)) if layout and strategy in ("single", "mixed") else None
+        with self.devices._lock:  # pylint: disable=protected-access
+            old = self.devices.mig.get(key)
+            if out is None:
+                self.devices.mig.pop(key, None)
+            elif old is None or [d.uuid for d in old[1]] != [d.uuid for d in out[1]] or old[0] != out[0]:
+                self.devices.mig[key] = out
+            out = self.devices.mig.get(key)
+        return out
+
+    def _sync_sharing_labels(self, node, gpus, settings, mig=None):
+        """GPU feature discovery's sharing (sharing.labels) or MIG (sharing.mig_labels) labels; nothing else on
+        the node changes."""
+        if not gpus:
+            return
+        if mig is not None:
+            want = sharing.mig_labels(gpus[0].product_label, mig[1], mig[0])
+        else:
+            want = sharing.labels(gpus[0].product_label, len(gpus), settings)
         labels = (node.get("metadata") or {}).get("labels") or {}
         if all(labels.get(k) == v for k, v in want.items()):
             return

@@ -81,13 +81,19 @@ class Toolkit(object):
 
 
 def _gpus_of(inventory, proc):
+    """The GPUs whose device nodes the container has (a MIG device's parent GPU counts as one)."""
     out = []
     for device in proc.devices or ():
         if device.get("vendor") == "nvidia" and not device.get("control"):
-            gpu = inventory.by_uuid(device.get("uuid"))
-            if gpu is not None:
+            gpu = inventory.by_uuid(device.get("parent_uuid") or device.get("uuid"))
+            if gpu is not None and gpu not in out:
                 out.append(gpu)
     return sorted(out, key=lambda g: g.index)
+
+
+def _migs_of(proc, gpu):
+    """MIG devices (sharing.MigDevice.device dicts) of `gpu` granted to the container."""
+    return [d for d in proc.devices or () if d.get("mig_profile") and d.get("parent_uuid") == gpu.uuid]
 
 
 def _has_gpu(proc):
@@ -119,6 +125,8 @@ def nvidia_smi(inventory):
         if "-L" in args or "--list-gpus" in args:
             for i, gpu in enumerate(gpus):
                 ctx.out("GPU %d: %s (UUID: %s)\n" % (i, gpu.name, gpu.uuid))
+                for n, mig in enumerate(_migs_of(ctx.host, gpu)):
+                    ctx.out("  MIG %-11s Device %2d: (UUID: %s)\n" % (mig["mig_profile"], n, mig["uuid"]))
             return 0
         query = next((a.split("=", 1)[1] for a in args if a.startswith("--query-gpu=")), None)
         if query is not None:
