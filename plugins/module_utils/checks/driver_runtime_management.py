@@ -19,6 +19,7 @@ driver_runtime_management.
 from __future__ import absolute_import, division, print_function
 
 import re
+import time
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import accelerators as acc
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
@@ -282,10 +283,33 @@ def probe_script():
             "nvidia-smi; echo \"%s$?\"" % (PROBE_MARK, SMI_MARK))
 
 
-def no_free_gpu(cluster, entry, node):
-    """True when the node's device-plugin GPUs are all requested by running pods (one pod list, field selector):
-    a probe pod would only wait there."""
-    return bool(node.get("allocatable")) and pr.free_accelerators(cluster, entry, node) == 0
+# Probe namespaces are named aic-<check>-<random> (cluster.probe_namespace_name).
+PROBE_NAMESPACE_PREFIX = "aic-"
+
+
+def no_free_gpu(cluster, entry, node, opts=None, deadline=None):
+    """"" when a probe pod can get one of the node's device-plugin GPUs, else why not. When probes of this
+    collection hold them (checks run side by side and the node has few GPUs), wait up to the probe wait for one to
+    be released; GPUs held by other workloads are not waited for (a probe pod would only stay Pending)."""
+    allocatable = node.get("allocatable") or 0
+    if not allocatable:
+        return ""
+    end = time.monotonic() + (deadline.bound(opts.wait_timeout) if opts is not None and deadline is not None else 0)
+    while True:
+        used = by_probes = 0
+        for pod in cluster.list("v1", "pods", field_selector="spec.nodeName=%s,status.phase!=Succeeded,"
+                                "status.phase!=Failed" % node["name"]):
+            wanted = pr.pod_requests(pod, entry["resources"])
+            used += wanted
+            if pod["metadata"].get("namespace", "").startswith(PROBE_NAMESPACE_PREFIX):
+                by_probes += wanted
+        if used < allocatable:
+            return ""
+        if not by_probes:
+            return "every GPU of the node is in use"
+        if time.monotonic() >= end:
+            return "every GPU of the node stayed in use by other probes of this collection (checks side by side)"
+        time.sleep(opts.wait_sleep)
 
 
 def one_gpu_pod(name, node, script, opts, entry, facts):
@@ -348,8 +372,9 @@ def probe(cluster, opts, facts, deadline):
         if node["unschedulable"]:
             out["skipped"][node["name"]] = "node is cordoned"
             continue
-        if no_free_gpu(cluster, entry, node):
-            out["skipped"][node["name"]] = "every GPU of the node is in use"
+        busy = no_free_gpu(cluster, entry, node, opts, deadline)
+        if busy:
+            out["skipped"][node["name"]] = busy
             continue
         manifest = one_gpu_pod("aic-driver-%d" % index, node, probe_script(), opts, entry, facts)
         if manifest is None:

@@ -202,8 +202,9 @@ def probe(cluster, opts, facts, deadline):
         if node["unschedulable"]:
             out["skipped"][node["name"]] = "node is cordoned"
             continue
-        if drm.no_free_gpu(cluster, entry, node):
-            out["skipped"][node["name"]] = "every GPU of the node is in use"
+        busy = drm.no_free_gpu(cluster, entry, node, opts, deadline)
+        if busy:
+            out["skipped"][node["name"]] = busy
             continue
         manifest = drm.one_gpu_pod("aic-vgpu-%d" % index, node, script, opts, entry, facts)
         if manifest is None:
