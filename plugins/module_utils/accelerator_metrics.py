@@ -146,6 +146,35 @@ def _exporter_daemonsets(cluster, pods):
     return out
 
 
+# Seconds observe() waits for exporter pods that are still starting on accelerator nodes.
+STARTING_WAIT = 60
+# Container waiting reasons of a steady failure: such a pod is not waited for (it will not start by itself).
+STEADY_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
+                   "CreateContainerError", "InvalidImageName", "RunContainerError")
+
+
+def _starting(pods, expected):
+    """Names of exporter pods on accelerator nodes that are on their way to Ready (Pending, or Running with
+    containers not ready yet) and not in a steady failure."""
+    out = []
+    for pod in pods:
+        if (pod.get("spec") or {}).get("nodeName") not in expected or _pod_ready(pod):
+            continue
+        status = pod.get("status") or {}
+        if status.get("phase") not in ("Pending", "Running"):
+            continue
+        scheduled = pr.condition(pod, "PodScheduled") or {}
+        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+            continue
+        reasons = [((cs.get("state") or {}).get("waiting") or {}).get("reason")
+                   for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])]
+        if any(reason in STEADY_FAILURES for reason in reasons) or \
+                any(int(cs.get("restartCount") or 0) > 0 for cs in status.get("containerStatuses") or []):
+            continue
+        out.append(pod["metadata"]["name"])
+    return out
+
+
 def _metrics_port(pod, entry):
     exporter = entry["exporter"]
     fallback = None
@@ -231,6 +260,13 @@ def observe(cluster, opts):
     if not expected:
         return facts
     pods, facts["selectors"], facts["exporter_pods_sampled"] = _exporter_pods(cluster, entry, opts.get("exporter_selector"))
+    end = time.monotonic() + min(opts.wait_timeout, STARTING_WAIT)
+    while _starting(pods, expected) and time.monotonic() < end:
+        # a node that just joined (an autoscaler adding one while the checks run) has an exporter pod that is
+        # still starting: scraping it now would count the node against the cluster; wait for it, bounded
+        time.sleep(opts.wait_sleep)
+        pods, facts["selectors"], facts["exporter_pods_sampled"] = _exporter_pods(cluster, entry,
+                                                                                  opts.get("exporter_selector"))
     facts["exporter_pods"] = [{"name": p["metadata"]["name"], "namespace": p["metadata"].get("namespace"),
                                "node": (p.get("spec") or {}).get("nodeName"), "ready": _pod_ready(p)} for p in pods]
     by_node = {}

@@ -211,3 +211,25 @@ def test_beyond_the_pod_sample_the_exporter_daemonset_stands_for_the_unscraped_n
         "exporter DaemonSet gpu-operator/nvidia-dcgm-exporter ready on every node it targets"]
     assert finding["passed"] is False and finding["detail"] == "2400 of 2500 pods ready"
     assert "2400 of 2500 exporter pods ready" in missing["notes"]
+
+
+def exporter_pod(name, node, phase="Running", ready=True, waiting=None, restarts=0, unschedulable=False):
+    conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
+    if unschedulable:
+        conditions.append({"type": "PodScheduled", "status": "False", "reason": "Unschedulable"})
+    state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+    return {"metadata": {"name": name}, "spec": {"nodeName": node},
+            "status": {"phase": phase, "conditions": conditions,
+                       "containerStatuses": [{"name": "exporter", "ready": ready, "restartCount": restarts,
+                                              "state": state}]}}
+
+
+def test_exporter_pods_still_starting_are_told_from_steady_failures():
+    expected = {"gpu-0": 8, "gpu-new": 2, "gpu-broken": 8, "gpu-full": 8}
+    pods = [exporter_pod("ready", "gpu-0"),
+            exporter_pod("creating", "gpu-new", phase="Pending", ready=False, waiting="ContainerCreating"),
+            exporter_pod("crashing", "gpu-broken", ready=False, waiting="CrashLoopBackOff", restarts=4),
+            exporter_pod("unschedulable", "gpu-full", phase="Pending", ready=False, unschedulable=True),
+            exporter_pod("cpu-node", "cpu-0", phase="Pending", ready=False, waiting="ContainerCreating")]
+    # only the pod on its way to Ready on an accelerator node is waited for
+    assert am._starting(pods, expected) == ["creating"]
