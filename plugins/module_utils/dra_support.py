@@ -178,8 +178,8 @@ def observe_dra(cluster):
     if facts["resources"]["resourceslices"]["listable"]:
         # a bounded sample: drivers publish one slice per node (and pool), so the first SLICE_SAMPLE name the
         # drivers and show their devices without reading every slice of a cluster of thousands of nodes
-        facts["slices"] = [summarize_slice(s) for s in cluster.list(api_version, "resourceslices", limit=SLICE_SAMPLE,
-                                                                     max_items=SLICE_SAMPLE)]
+        sample = cluster.list(api_version, "resourceslices", limit=SLICE_SAMPLE, max_items=SLICE_SAMPLE)
+        facts["slices"] = [summarize_slice(s) for s in sample]
     facts["drivers"] = sorted(set(s["driver"] for s in facts["slices"] if s["driver"] and s["devices"]))
     return facts
 

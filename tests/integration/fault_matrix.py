@@ -121,9 +121,10 @@ def run_child(check, args, sig, sim):
     None, stdout+stderr text)."""
     paths = [os.path.join(ROOT, ".tools", "collections"), os.path.join(ROOT, "tests"),
              os.path.join(ROOT, "tests", "integration")]
+    earlier = probe_namespace_names(sim)
     proc = subprocess.Popen([sys.executable, "-c", CHILD % (paths, check), json.dumps(args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    if wait_for_probe_pods(sim, proc):
+    if wait_for_probe_pods(sim, proc, ignore=earlier):
         proc.send_signal(sig)
     try:
         stdout, stderr = proc.communicate(timeout=60)
@@ -155,11 +156,12 @@ def run_ansible(check, args, sim, timeout=None, sigint=False):
         handle.write(PLAYBOOK % (check, json.dumps(dict(args, wait_timeout=120)),
                                  "      timeout: %d\n" % timeout if timeout else ""))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    earlier = probe_namespace_names(sim)
     try:
         proc = subprocess.Popen([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), handle.name], cwd=ROOT,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
-        if sigint and wait_for_probe_pods(sim, proc):
+        if sigint and wait_for_probe_pods(sim, proc, ignore=earlier):
             os.killpg(proc.pid, signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
@@ -174,11 +176,18 @@ def run_ansible(check, args, sim, timeout=None, sigint=False):
     return out, text
 
 
-def wait_for_probe_pods(sim, proc, timeout=60):
-    """True once a probe pod exists (bounded; False if the process ended first)."""
+def probe_namespace_names(sim):
+    return {ns["metadata"]["name"] for ns in sim.store.list(("", "namespaces"))[0]
+            if ns["metadata"]["name"].startswith("aic-")}
+
+
+def wait_for_probe_pods(sim, proc, timeout=60, ignore=()):
+    """True once a probe pod exists in a probe namespace not in `ignore` (one an earlier row left terminating
+    must not fire the signal before this run has probes), bounded; False if the process ended first."""
     end = time.monotonic() + timeout
     while time.monotonic() < end and proc.poll() is None:
-        if [p for p in sim.store.list(("", "pods"))[0] if p["metadata"]["namespace"].startswith("aic-")]:
+        if [p for p in sim.store.list(("", "pods"))[0]
+                if p["metadata"]["namespace"].startswith("aic-") and p["metadata"]["namespace"] not in ignore]:
             return True
         time.sleep(0.05)
     return False
