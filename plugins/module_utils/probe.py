@@ -33,6 +33,8 @@ LISTING_MARK = "LISTING_EXIT: "
 RESULT_FOUND = "ACCELERATOR_FOUND"
 RESULT_MISSING = "ACCELERATOR_MISSING"
 PROBE_LABEL = "k8s-ai-conformance/probe"
+# Probe namespaces are named aic-<check>-<random> (cluster.probe_namespace_name).
+PROBE_NAMESPACE_PREFIX = "aic-"
 TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
@@ -187,12 +189,20 @@ def free_accelerators(cluster, entry, node_summary):
     allocatable = node_summary.get("allocatable") or 0
     if not allocatable:
         return 0
-    pods = cluster.list("v1", "pods", field_selector="spec.nodeName=%s,status.phase!=Succeeded,status.phase!=Failed"
-                        % node_summary["name"])
-    used = 0
-    for pod in pods:
-        used += pod_requests(pod, entry["resources"])
-    return max(0, allocatable - used)
+    return max(0, allocatable - accelerators_in_use(cluster, entry, node_summary["name"])[0])
+
+
+def accelerators_in_use(cluster, entry, node_name):
+    """(accelerators the node's non-terminal pods request, how many of them pods in probe namespaces request).
+    One selective pod list."""
+    used = by_probes = 0
+    for pod in cluster.list("v1", "pods", field_selector="spec.nodeName=%s,status.phase!=Succeeded,status.phase!=Failed"
+                            % node_name):
+        wanted = pod_requests(pod, entry["resources"])
+        used += wanted
+        if pod["metadata"].get("namespace", "").startswith(PROBE_NAMESPACE_PREFIX):
+            by_probes += wanted
+    return used, by_probes
 
 
 def pod_requests(pod, resources):

@@ -283,10 +283,6 @@ def probe_script():
             "nvidia-smi; echo \"%s$?\"" % (PROBE_MARK, SMI_MARK))
 
 
-# Probe namespaces are named aic-<check>-<random> (cluster.probe_namespace_name).
-PROBE_NAMESPACE_PREFIX = "aic-"
-
-
 def no_free_gpu(cluster, entry, node, opts=None, deadline=None):
     """"" when a probe pod can get one of the node's device-plugin GPUs, else why not. When probes of this
     collection hold them (checks run side by side and the node has few GPUs), wait up to the probe wait for one to
@@ -296,13 +292,7 @@ def no_free_gpu(cluster, entry, node, opts=None, deadline=None):
         return ""
     end = time.monotonic() + (deadline.bound(opts.wait_timeout) if opts is not None and deadline is not None else 0)
     while True:
-        used = by_probes = 0
-        for pod in cluster.list("v1", "pods", field_selector="spec.nodeName=%s,status.phase!=Succeeded,"
-                                "status.phase!=Failed" % node["name"]):
-            wanted = pr.pod_requests(pod, entry["resources"])
-            used += wanted
-            if pod["metadata"].get("namespace", "").startswith(PROBE_NAMESPACE_PREFIX):
-                by_probes += wanted
+        used, by_probes = pr.accelerators_in_use(cluster, entry, node["name"])
         if used < allocatable:
             return ""
         if not by_probes:
