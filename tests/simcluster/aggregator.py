@@ -49,18 +49,22 @@ class Aggregator(object):
         pod, port = resolve_service(self.store, service.get("namespace"), service.get("name"), service.get("port", 443))
         return self.sim.runtime.http(pod, port, method, path, query, headers, body)
 
-    def _resource_list(self, apiservice):
+    def _get_resource_list(self, apiservice):
+        """The backend's APIResourceList or None; RouteError when no endpoint can be reached."""
         spec = apiservice["spec"]
-        try:
-            path = "/apis/%s/%s" % (spec["group"], spec["version"])
-            status, _unused, body = self._call(apiservice, "GET", path, "", {"Accept": "application/json"}, b"")
-        except RouteError:
-            return None
+        path = "/apis/%s/%s" % (spec["group"], spec["version"])
+        status, _unused, body = self._call(apiservice, "GET", path, "", {"Accept": "application/json"}, b"")
         if status != 200:
             return None
         try:
             return json.loads(body)
         except ValueError:
+            return None
+
+    def _resource_list(self, apiservice):
+        try:
+            return self._get_resource_list(apiservice)
+        except RouteError:
             return None
 
     def discovery(self):
@@ -78,11 +82,11 @@ class Aggregator(object):
         """(status, reason, message) of the Available condition for a remote APIService."""
         spec = apiservice["spec"]
         try:
-            self._call(apiservice, "GET", "/apis/%s/%s" % (spec["group"], spec["version"]), "", {}, b"")
+            resource_list = self._get_resource_list(apiservice)
         except RouteError as exc:
             reason = "ServiceNotFound" if "not found" in str(exc) else "MissingEndpoints"
             return "False", reason, str(exc)
-        if self._resource_list(apiservice) is None:
+        if resource_list is None:
             return "False", "FailedDiscoveryCheck", "failing or missing response from %s" % spec["service"]["name"]
         return "True", "Passed", "all checks passed"
 

@@ -10,7 +10,6 @@ users and kubeconfig_for(user).
 """
 from __future__ import annotations
 
-import copy
 import os
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from .clock import Clock
 from .controllers import ControllerManager
 from .crd import CRDRegistry
 from .errors import ApiError
+from .objcopy import clone
 from .runtime import Runtime
 from .selectors import label_selector_predicate
 from .store import Store
@@ -164,7 +164,7 @@ class SimCluster(object):
         if self._loaded:
             return self
         self._loaded = True
-        objects = [copy.deepcopy(o) for o in self.scenario.get("objects") or []]
+        objects = [clone(o) for o in self.scenario.get("objects") or []]
         for entry in self.scenario.get("manifests") or []:
             objects.extend(self._manifest(entry))
         objects.sort(key=lambda o: CREATE_ORDER.index(o["kind"]) if o.get("kind") in CREATE_ORDER
@@ -198,7 +198,7 @@ class SimCluster(object):
                 "scenario %s: no served type for %s %s (is its CRD listed before it, and is the API "
                 "version served by %s?)" % (self.scenario.get("name"), obj.get("apiVersion"), obj.get("kind"),
                                             self.version["gitVersion"]))
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         meta = obj.setdefault("metadata", {})
         if rtype.namespaced:
             meta.setdefault("namespace", "default")

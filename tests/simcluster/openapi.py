@@ -123,8 +123,27 @@ def index(store):
     return {"paths": out}
 
 
+def _from_types(store, key, build):
+    """build() once per set of served types: clients fetch the OpenAPI documents often (kubectl, helm's
+    server-side apply) and building them from large CRD schemas is costly."""
+    generation = store.types_generation
+    cached = store.derived.get((generation, key))
+    if cached is None:
+        cached = build()
+        for stale in [k for k in list(store.derived) if k[0] != generation]:
+            store.derived.pop(stale, None)
+        store.derived[(generation, key)] = cached
+    return cached
+
+
 def document(store, path, query, accept=""):
     """Bytes for an /openapi/... path, or None (404)."""
+    if "protobuf" in (accept or "") and path == "/openapi/v2":
+        return V2_PROTOBUF, V2_PROTOBUF_TYPE
+    return _from_types(store, ("openapi", path), lambda: _document(store, path))
+
+
+def _document(store, path):
     if path in ("/openapi/v3", "/openapi/v3/"):
         return json.dumps(index(store)).encode()
     if path.startswith("/openapi/v3/"):
@@ -137,8 +156,6 @@ def document(store, path, query, accept=""):
             doc = None
         return None if doc is None else json.dumps(doc).encode()
     if path == "/openapi/v2":
-        if "protobuf" in (accept or ""):
-            return V2_PROTOBUF, V2_PROTOBUF_TYPE
         return json.dumps({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "unversioned"},
                            "paths": {}, "definitions": {}}).encode()
     return None

@@ -20,6 +20,8 @@ import os
 
 import yaml
 
+from .objcopy import clone
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO_DIR = os.path.join(HERE, "scenarios")
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -82,8 +84,18 @@ def resolve(name_or_path):
                         % (name_or_path, ", ".join(available())))
 
 
+# path -> ((mtime_ns, size), documents): every file read once per process. The test suite starts hundreds of
+# simulated clusters from the same scenarios and upstream CRDs (several megabytes of YAML), and parsing them
+# again each time was most of a cluster's start. Callers get their own copies.
+_PARSED = {}
+
+
 def _read_yaml(path):
     try:
+        stat = os.stat(path)
+        cached = _PARSED.get(path)
+        if cached is not None and cached[0] == (stat.st_mtime_ns, stat.st_size):
+            return clone(cached[1])
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
@@ -91,9 +103,11 @@ def _read_yaml(path):
     if path.endswith(".gz"):
         data = gzip.decompress(data)
     try:
-        return load_all(data)
+        docs = load_all(data)
     except yaml.YAMLError as exc:
         raise ScenarioError("%s is not valid YAML: %s" % (path, exc))
+    _PARSED[path] = ((stat.st_mtime_ns, stat.st_size), docs)
+    return clone(docs)
 
 
 def _merge_scenarios(base, top):

@@ -43,6 +43,16 @@ _QUIET_PATHS = ("/healthz", "/readyz", "/livez")
 STREAMING_SUBRESOURCES = ("exec", "attach", "portforward")
 
 
+def _json_or_yaml(text):
+    """A YAML body that is written as JSON (what kubectl and helm send for server-side apply): read as JSON,
+    which is the same document and many times faster to parse; as YAML when it is not valid JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        docs = load_all(text)
+        return docs[0] if docs else None
+
+
 def dumps(obj):
     return json.dumps(obj, separators=(",", ":")).encode()
 
@@ -586,7 +596,9 @@ class ApiServer(object):
         if content_type == protobuf.MEDIA_TYPE:
             return protobuf.decode(raw)
         try:
-            if content_type in ("application/yaml", "application/apply-patch+yaml"):
+            if content_type in ("application/yaml", "application/apply-patch+yaml") and raw.lstrip()[:1] == b"{":
+                body = _json_or_yaml(raw.decode())
+            elif content_type in ("application/yaml", "application/apply-patch+yaml"):
                 docs = load_all(raw.decode() or "null")
                 body = docs[0] if docs else None
             else:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import bisect
-import copy
 import json
 import random
 import threading
@@ -26,6 +25,7 @@ import uuid
 
 from .clock import Clock
 from .errors import ApiError
+from .objcopy import clone
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -155,6 +155,8 @@ class Store(object):
         self.compacted_rv = 0      # events at or below this rv are gone (watch/continue -> 410)
         self._subscribers = []
         self._type_listeners = []
+        self.types_generation = 0  # bumped whenever a served type is added, replaced or dropped
+        self.derived = {}          # (types_generation, key) -> documents built from the types (OpenAPI)
         self.rng = random.Random()
 
     # ----------------------------------------------------------------------------- type registry
@@ -162,6 +164,7 @@ class Store(object):
         """Add or replace a served resource type. `indexes`: field paths to index (spec.nodeName)."""
         with self.lock:
             self.types[rtype.gr] = rtype
+            self.types_generation += 1
             self._data.setdefault(rtype.gr, {})
             self._sorted[rtype.gr] = None
             for path in indexes:
@@ -176,6 +179,7 @@ class Store(object):
         """Stop serving a type and drop its objects (a deleted CRD)."""
         with self.lock:
             rtype = self.types.pop(gr, None)
+            self.types_generation += 1
             self._data.pop(gr, None)
             self._sorted.pop(gr, None)
             for k in [k for k in self._index if k[:2] == gr]:
@@ -277,7 +281,7 @@ class Store(object):
             obj = self._data[gr].get(namespace or "" if rtype.namespaced else "", {}).get(name)
             if obj is None:
                 raise ApiError.not_found(gr[0], gr[1], name)
-            return copy.deepcopy(obj) if copy_ else obj
+            return clone(obj) if copy_ else obj
 
     def try_get(self, gr, namespace, name):
         try:
@@ -422,7 +426,7 @@ class Store(object):
         """Store a new object; returns a copy of what was stored."""
         with self.lock:
             rtype = self._rtype(gr)
-            obj = copy.deepcopy(obj)
+            obj = clone(obj)
             meta = obj.setdefault("metadata", {})
             obj["apiVersion"] = obj.get("apiVersion") or rtype.api_version()
             obj["kind"] = rtype.kind
@@ -451,14 +455,14 @@ class Store(object):
             meta["resourceVersion"] = str(self._next_rv())
             self._put(gr, obj)
             self._emit("ADDED", gr, obj, None)
-            return copy.deepcopy(obj)
+            return clone(obj)
 
     def update(self, gr, obj, subresource=None, dry_run=False, force=False):
         """Replace an object (or its status with subresource="status"). `force` skips the
         resourceVersion precondition (what an unconditional update or apply does)."""
         with self.lock:
             rtype = self._rtype(gr)
-            new = copy.deepcopy(obj)
+            new = clone(obj)
             meta = new.setdefault("metadata", {})
             if rtype.namespaced and not meta.get("namespace"):
                 raise ApiError.bad_request("the namespace of the provided object does not match the namespace "
@@ -476,7 +480,7 @@ class Store(object):
             new["kind"] = rtype.kind
             strategy.normalize(new)
             if subresource == "status" and strategy.has_status_subresource:
-                merged = copy.deepcopy(old)
+                merged = clone(old)
                 if "status" in new:
                     merged["status"] = new["status"]
                 else:
@@ -485,7 +489,7 @@ class Store(object):
             else:
                 if strategy.has_status_subresource and subresource is None:
                     if "status" in old:
-                        new["status"] = copy.deepcopy(old["status"])
+                        new["status"] = clone(old["status"])
                     else:
                         new.pop("status", None)
                 self._check_namespace(rtype, new, creating=False)
@@ -506,7 +510,7 @@ class Store(object):
                 if strategy.tracks_generation and _strip(new) != _strip(old):
                     meta["generation"] = int(old["metadata"].get("generation") or 1) + 1
             if _same_but_rv(new, old):
-                return copy.deepcopy(old)
+                return clone(old)
             if dry_run:
                 return new
             new["metadata"]["resourceVersion"] = str(self._next_rv())
@@ -514,10 +518,10 @@ class Store(object):
                     strategy.can_remove(self, new):
                 self._remove(gr, new)
                 self._emit("DELETED", gr, new, old)
-                return copy.deepcopy(new)
+                return clone(new)
             self._put(gr, new, old)
             self._emit("MODIFIED", gr, new, old)
-            return copy.deepcopy(new)
+            return clone(new)
 
     def delete(self, gr, namespace, name, propagation=None, grace_period=None, preconditions=None,
                dry_run=False):
@@ -538,7 +542,7 @@ class Store(object):
                                         "%s, ResourceVersion in object meta: %s"
                                         % (preconditions["resourceVersion"], old["metadata"]["resourceVersion"]))
             rtype.strategy.validate_delete(self, old)
-            new = copy.deepcopy(old)
+            new = clone(old)
             meta = new["metadata"]
             finalizers = list(meta.get("finalizers") or [])
             if propagation == "Orphan" and "orphan" not in finalizers:
@@ -552,8 +556,8 @@ class Store(object):
                     meta["resourceVersion"] = str(self.rv)
                     self._remove(gr, new)
                     self._emit("DELETED", gr, new, old)
-                    return copy.deepcopy(new), True
-                return copy.deepcopy(old), False
+                    return clone(new), True
+                return clone(old), False
             options = {"propagation": propagation, "grace_period": grace_period}
             deferred = bool(finalizers) or rtype.strategy.defer_delete(self, new, options)
             if dry_run:
@@ -570,10 +574,10 @@ class Store(object):
                     meta["generation"] = int(meta.get("generation") or 1) + 1
                 self._put(gr, new, old)
                 self._emit("MODIFIED", gr, new, old)
-                return copy.deepcopy(new), False
+                return clone(new), False
             self._remove(gr, new)
             self._emit("DELETED", gr, new, old)
-            return copy.deepcopy(new), True
+            return clone(new), True
 
     # ----------------------------------------------------------------------------- watch
     def events_since(self, rv):

@@ -21,6 +21,7 @@ does that the gpu_operator role and the checks rely on, and how far this app fol
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import posixpath
 
@@ -44,10 +45,12 @@ GROUPS = {"DaemonSet": DAEMONSETS, "Service": ("", "services"), "RuntimeClass": 
           "ServiceMonitor": SERVICEMONITORS}
 
 
+@functools.lru_cache(maxsize=None)
 def _load_block(filename):
+    """The templates of one stack block, parsed once per process (callers copy before changing them)."""
     with open(os.path.join(STACK_DIR, filename), encoding="utf-8") as handle:
         doc = yaml.safe_load(handle) or {}
-    return [obj for obj in doc.get("objects") or [] if obj.get("kind") in GROUPS]
+    return tuple(obj for obj in doc.get("objects") or [] if obj.get("kind") in GROUPS)
 
 
 def _enabled(spec, operand):

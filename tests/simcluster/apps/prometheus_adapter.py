@@ -80,6 +80,7 @@ class Adapter(object):
         self.rules = (yaml.safe_load(text) or {}).get("rules") or []
         self.relist = _seconds(flags.get("metrics-relist-interval", "10m"))
         self.cache = None           # (simulated time of the last relist, discovered series)
+        self.discovery_cache = None  # (the discovered series it was built from, the discovery response)
 
     # -- Prometheus through the simulated runtime
     def prometheus(self, path, params):
@@ -138,9 +139,17 @@ class Adapter(object):
                     out.append((name, rule, self.resources(rule)))
         return out
 
-    def discovery(self):
+    def discovery_response(self):
+        """The discovery document as served, rebuilt only after a relist (the aggregator asks for it often)."""
+        found = self.discovered()
+        if self.discovery_cache is None or self.discovery_cache[0] is not found:
+            self.discovery_cache = (found, _json(200, self.discovery(found)))
+        return self.discovery_cache[1]
+
+    @staticmethod
+    def discovery(found):
         names = set()
-        for metric, _rule, labels in self.discovered():
+        for metric, _rule, labels in found:
             for resource in labels.values():
                 names.add("%ss/%s" % (resource, metric))
         resources = [{"name": name, "singularName": "", "namespaced": not name.startswith("namespaces/"),
@@ -175,7 +184,7 @@ class Adapter(object):
     def handle(self, req):
         path = req.path.rstrip("/")
         if path == PREFIX:
-            return _json(200, self.discovery())
+            return self.discovery_response()
         match = re.match(r"^%s/namespaces/([^/]+)/pods/([^/]+)/([^/]+)$" % re.escape(PREFIX), path)
         if req.method == "GET" and match:
             namespace, name, metric = match.groups()

@@ -66,6 +66,8 @@ NAMESPACES = ("", "namespaces")
 SERVICES = ("", "services")
 PODS = ("", "pods")
 ENDPOINTSLICES = ("discovery.k8s.io", "endpointslices")
+# libyaml when available: the configuration is regenerated whenever the store changes
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 SYNC_SECONDS = 5.0              # simulated seconds between two config/target syncs (the operator's resync) ...
 MIN_REAL_SYNC = 3.0             # ... but at most one per 3 real seconds: Prometheus reloads in real time anyway
 MIN_REAL_INTERVAL = 5.0         # real seconds: shorter scrapes/evaluations only burn CPU on a shared machine
@@ -397,7 +399,7 @@ def generate(store, prom, pod_name, speed, proxy_url, workdir):
                 group["interval"] = real_duration(group["interval"], speed)
             group.pop("partial_response_strategy", None)
         name = "rules-%s-%s.yaml" % (rule["metadata"]["namespace"], rule["metadata"]["name"])
-        files[name] = yaml.safe_dump({"groups": groups}, sort_keys=False)
+        files[name] = yaml.dump({"groups": groups}, Dumper=_DUMPER, sort_keys=False)
         rule_files.append(os.path.join(workdir, name))
     config = {
         "global": {"scrape_interval": real_duration(spec.get("scrapeInterval"), speed),
@@ -417,7 +419,7 @@ def generate(store, prom, pod_name, speed, proxy_url, workdir):
         interval = parse_duration(job.get("scrape_interval") or glob["scrape_interval"])
         if parse_duration(job.get("scrape_timeout") or glob["scrape_timeout"]) > interval:
             job["scrape_timeout"] = "%dms" % int(interval * 1000)
-    return yaml.safe_dump(config, sort_keys=False), files
+    return yaml.dump(config, Dumper=_DUMPER, sort_keys=False), files
 
 
 # ============================================================================ process supervision
