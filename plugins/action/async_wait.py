@@ -5,8 +5,9 @@
 
 ansible.builtin.async_status in an C(until) loop runs a Python module for every look at every job; with a dozen
 checks polled every second that is a dozen interpreter starts per second on the controller (each imports
-ansible's module_utils from a zip, compiling them). This reads each pending job's status file with one C(cat)
-through the connection instead, so it works on any connection, and returns every job's result at once.
+ansible's module_utils from a zip, compiling them). This reads the status files of all pending jobs with one shell
+command through the connection per look instead, so it works on any connection, and returns every job's result at
+once.
 """
 from __future__ import annotations
 
@@ -18,6 +19,28 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils._async_wait import (
     argument_spec, job_ids, parse_status)
+
+
+_MARK = "--- k8s_ai.conformance.async_wait %d ---"
+_MISSING = "--- k8s_ai.conformance.async_wait: no status file ---"
+
+
+def _split(stdout, count):
+    """The text after each of the `count` marker lines (None for a marker that is missing)."""
+    texts = [None] * count
+    current, lines = None, []
+    for line in stdout.splitlines():
+        if line.startswith("--- k8s_ai.conformance.async_wait ") and line.endswith(" ---"):
+            index = line[len("--- k8s_ai.conformance.async_wait "):-len(" ---")]
+            if index.isdigit() and int(index) < count:
+                if current is not None:
+                    texts[current] = "\n".join(lines)
+                current, lines = int(index), []
+                continue
+        lines.append(line)
+    if current is not None:
+        texts[current] = "\n".join(lines)
+    return texts
 
 
 class ActionModule(ActionBase):
@@ -36,11 +59,9 @@ class ActionModule(ActionBase):
         done = {}
         deadline = time.monotonic() + args["timeout"]
         while pending:
-            for name, jid in list(pending.items()):
-                outcome = self._look(async_dir, jid)
-                if outcome is not None:
-                    done[name] = outcome
-                    del pending[name]
+            for name, outcome in self._look(async_dir, pending).items():
+                done[name] = outcome
+                del pending[name]
             if not pending or time.monotonic() >= deadline:
                 break
             time.sleep(min(args["interval"], max(0.0, deadline - time.monotonic())))
@@ -56,15 +77,29 @@ class ActionModule(ActionBase):
                       results=[dict(done[name], async_wait_job=name) for name, dummy in jobs])
         return result
 
-    def _look(self, async_dir, jid):
-        """The job's final result, or None while it runs. A job without a status file is a failed result."""
-        path = self._connection._shell.join_path(async_dir, jid)
-        res = self._low_level_execute_command("cat %s" % shlex.quote(path))
-        if res.get("rc") != 0:
-            return {"ansible_job_id": jid, "started": True, "finished": True, "failed": True,
-                    "msg": "could not find job %s in %s: %s" % (jid, async_dir, to_text(res.get("stderr", "")).strip())}
-        finished, data = parse_status(to_text(res.get("stdout", "")), jid)
-        return data if finished else None
+    def _look(self, async_dir, pending):
+        """{name: final result} of the pending jobs that have finished, read with one command for all of them. A
+        job without a status file is a failed result."""
+        paths = [self._connection._shell.join_path(async_dir, jid) for jid in pending.values()]
+        # each file's content after a marker line of its own (the empty echo ends a file without a final newline);
+        # a missing file says so after its marker
+        script = "; ".join("echo; echo %s; cat %s 2>/dev/null || echo %s"
+                           % (shlex.quote(_MARK % index), shlex.quote(path), shlex.quote(_MISSING))
+                           for index, path in enumerate(paths))
+        res = self._low_level_execute_command(script)
+        texts = _split(to_text(res.get("stdout", "")), len(paths))
+        out = {}
+        for (name, jid), text in zip(pending.items(), texts):
+            if text is None:        # the command did not get that far (a connection hiccup): look again next time
+                continue
+            if text.strip() == _MISSING:
+                out[name] = {"ansible_job_id": jid, "started": True, "finished": True, "failed": True,
+                             "msg": "could not find job %s in %s" % (jid, async_dir)}
+                continue
+            finished, data = parse_status(text, jid)
+            if finished:
+                out[name] = data
+        return out
 
     def _remove(self, jids, async_dir):
         if jids:
