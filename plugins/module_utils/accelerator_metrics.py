@@ -148,31 +148,12 @@ def _exporter_daemonsets(cluster, pods):
 
 # Seconds observe() waits for exporter pods that are still starting on accelerator nodes.
 STARTING_WAIT = 60
-# Container waiting reasons of a steady failure: such a pod is not waited for (it will not start by itself).
-STEADY_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
-                   "CreateContainerError", "InvalidImageName", "RunContainerError")
 
 
 def _starting(pods, expected):
-    """Names of exporter pods on accelerator nodes that are on their way to Ready (Pending, or Running with
-    containers not ready yet) and not in a steady failure."""
-    out = []
-    for pod in pods:
-        if (pod.get("spec") or {}).get("nodeName") not in expected or _pod_ready(pod):
-            continue
-        status = pod.get("status") or {}
-        if status.get("phase") not in ("Pending", "Running"):
-            continue
-        scheduled = pr.condition(pod, "PodScheduled") or {}
-        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
-            continue
-        reasons = [((cs.get("state") or {}).get("waiting") or {}).get("reason")
-                   for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])]
-        if any(reason in STEADY_FAILURES for reason in reasons) or \
-                any(int(cs.get("restartCount") or 0) > 0 for cs in status.get("containerStatuses") or []):
-            continue
-        out.append(pod["metadata"]["name"])
-    return out
+    """Names of exporter pods on accelerator nodes that are on their way to Ready (probe.pod_starting)."""
+    return [pod["metadata"]["name"] for pod in pods
+            if (pod.get("spec") or {}).get("nodeName") in expected and pr.pod_starting(pod)]
 
 
 def _metrics_port(pod, entry):
@@ -185,11 +166,6 @@ def _metrics_port(pod, entry):
             if port.get("containerPort") == exporter["port"]:
                 fallback = exporter["port"]
     return fallback or exporter["port"]
-
-
-def _pod_ready(pod):
-    cond = pr.condition(pod, "Ready")
-    return (pod.get("status") or {}).get("phase") == "Running" and bool(cond) and cond.get("status") == "True"
 
 
 def scrape_pod(cluster, entry, pod):
@@ -268,11 +244,11 @@ def observe(cluster, opts):
         pods, facts["selectors"], facts["exporter_pods_sampled"] = _exporter_pods(cluster, entry,
                                                                                   opts.get("exporter_selector"))
     facts["exporter_pods"] = [{"name": p["metadata"]["name"], "namespace": p["metadata"].get("namespace"),
-                               "node": (p.get("spec") or {}).get("nodeName"), "ready": _pod_ready(p)} for p in pods]
+                               "node": (p.get("spec") or {}).get("nodeName"), "ready": pr.pod_ready(p)} for p in pods]
     by_node = {}
     for pod in pods:
         node = (pod.get("spec") or {}).get("nodeName")
-        if node and (node not in by_node or (_pod_ready(pod) and not _pod_ready(by_node[node]))):
+        if node and (node not in by_node or (pr.pod_ready(pod) and not pr.pod_ready(by_node[node]))):
             by_node[node] = pod
     candidates = sorted(expected)
     if facts["exporter_pods_sampled"]:
@@ -289,7 +265,7 @@ def observe(cluster, opts):
             facts["nodes"][node] = {"expected": expected[node], "scrape": None}
             continue
         facts["nodes"][node] = {"expected": expected[node], "scrape": scrape_pod(cluster, entry, pod),
-                                "pod_ready": _pod_ready(pod)}
+                                "pod_ready": pr.pod_ready(pod)}
     facts["platform_prometheus"] = observe_platform_prometheus(
         cluster, entry, {p["name"] for p in facts["exporter_pods"] if p["ready"]}, min(opts.wait_timeout, 60),
         opts.wait_sleep, sum(info["expected"] for info in facts["nodes"].values()))

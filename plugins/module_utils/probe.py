@@ -298,6 +298,28 @@ def pod_unschedulable(pod):
     return bool(cond) and cond.get("status") == "False" and cond.get("reason") == "Unschedulable"
 
 
+# Container waiting reasons of a steady failure: such a pod will not become ready by itself.
+STEADY_FAILURES = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
+                   "CreateContainerError", "InvalidImageName", "RunContainerError")
+
+
+def pod_ready(pod):
+    cond = condition(pod, "Ready")
+    return (pod.get("status") or {}).get("phase") == "Running" and bool(cond) and cond.get("status") == "True"
+
+
+def pod_starting(pod):
+    """True for a pod on its way to Ready: Pending or Running with containers not ready yet, not unschedulable,
+    no container in a steady failure and none restarted (a node that just joined has such pods for a while)."""
+    status = pod.get("status") or {}
+    if pod_ready(pod) or status.get("phase") not in ("Pending", "Running") or pod_unschedulable(pod):
+        return False
+    statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+    if any(((cs.get("state") or {}).get("waiting") or {}).get("reason") in STEADY_FAILURES for cs in statuses):
+        return False
+    return not any(int(cs.get("restartCount") or 0) > 0 for cs in status.get("containerStatuses") or [])
+
+
 def pod_bound(pod):
     return bool((pod or {}).get("spec", {}).get("nodeName"))
 

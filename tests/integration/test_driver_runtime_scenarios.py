@@ -108,3 +108,31 @@ def test_stale_driver_labels_are_partial(stale, mode):
         assert finding(result, "gpu-0: driver label = nvidia-smi")["passed"] is False
     assert "feature discovery" in result["notes"]
     assert leftovers(stale) == []
+
+
+# ----------------------------------------------------------------------------------------- a node that just joined
+def test_operand_pods_still_starting_on_a_new_node_are_waited_for(tmp_path):
+    """An autoscaler adds a GPU node while the checks run: the operator's DaemonSets are not ready until their pods
+    on it start. That rollout is not an unhealthy operator, so the check waits for it (bounded) before judging; a
+    pod that crash-loops is not waited for (test_stale_* and the scenarios with broken operands)."""
+    sim = start_sim("accelerator-runtime-1.35", tmp_path / "sim")
+    try:
+        # from here on a real-time clock: the new node's pods take real seconds to start, longer than the check
+        # needs to read the operator's state
+        sim.clock.set_speed(1)
+        gpu = [n for n in sim.store.list(("", "nodes"))[0]
+               if (n["metadata"].get("labels") or {}).get("nvidia.com/gpu.present") == "true"][0]
+        node = {"apiVersion": "v1", "kind": "Node", "spec": gpu.get("spec") or {}, "status": gpu["status"],
+                "metadata": {"name": gpu["metadata"]["name"] + "-joined", "labels": dict(gpu["metadata"]["labels"],
+                             **{"kubernetes.io/hostname": gpu["metadata"]["name"] + "-joined"})}}
+        sim.restore(node)
+        result = run(sim, DRM, mode="passive", wait_timeout=120)
+        operands = finding(result, "operand DaemonSets ready (namespace gpu-operator)")
+        assert operands["passed"] is True, operands
+        daemonsets = sim.store.list(("apps", "daemonsets"), "gpu-operator")[0]
+        assert daemonsets and all(d["status"]["desiredNumberScheduled"] == d["status"]["numberReady"]
+                                  for d in daemonsets), [(d["metadata"]["name"], d["status"]) for d in daemonsets]
+        # the new node was counted: one more GPU node than the scenario has
+        assert any(d["status"]["desiredNumberScheduled"] > 0 for d in daemonsets)
+    finally:
+        sim.stop()

@@ -31,6 +31,17 @@ class Clock(object):
         with self._lock:
             self._offset += float(seconds)
 
+    def set_speed(self, speed):
+        """Change how fast simulated time runs from now on (what already passed stays as it was). Waits already
+        scheduled in real seconds keep their length."""
+        if speed <= 0:
+            raise ValueError("clock speed must be positive")
+        with self._lock:
+            mono = time.monotonic()
+            self._wall0 += (mono - self._mono0) * self.speed
+            self._mono0 = mono
+            self.speed = float(speed)
+
     def real_seconds(self, sim_seconds):
         return max(0.0, float(sim_seconds) / self.speed)
 

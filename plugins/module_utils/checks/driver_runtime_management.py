@@ -45,6 +45,10 @@ OPERATOR_NAMESPACE = "gpu-operator"
 DRA_DRIVER = "gpu.nvidia.com"
 MAX_SLICES = 500
 MAX_DAEMONSETS = 100
+# Seconds observe() waits for operand DaemonSets whose missing pods are only starting (a node that an autoscaler
+# just added gets the operator's pods a little later), and how many of the namespace's pods it reads to tell.
+ROLLOUT_WAIT = 60
+MAX_OPERAND_PODS = 1000
 # Operand DaemonSets of the GPU operator, by name prefix (the driver's name carries a suffix per node pool).
 OPERANDS = (
     ("driver", "nvidia-driver-daemonset"),
@@ -246,6 +250,36 @@ def observe_operator(cluster):
     return out
 
 
+def operands_rolling_out(cluster, operator):
+    """Names of the operand DaemonSets that are not ready only because some of their pods are still starting
+    (probe.pod_starting); [] when the pods cannot be read."""
+    waiting = set(d["name"] for d in operator["daemonsets"] if not d["ok"])
+    if not waiting:
+        return []
+    try:
+        pods = cluster.list("v1", "pods", namespace=operator["namespace"], max_items=MAX_OPERAND_PODS)
+    except (cl.ForbiddenError, cl.NotFoundError):
+        return []
+    starting = set()
+    for pod in pods:
+        owners = [o.get("name") for o in pod["metadata"].get("ownerReferences") or () if o.get("kind") == "DaemonSet"]
+        if owners and owners[0] in waiting and pr.pod_starting(pod):
+            starting.add(owners[0])
+    return sorted(starting)
+
+
+def observe_operator_settled(cluster, opts):
+    """observe_operator(), read again (bounded by ROLLOUT_WAIT) while operand pods are still starting: judging a
+    DaemonSet in the middle of its rollout onto a new node would call a healthy operator unhealthy. Pods in a
+    steady failure (crash loop, image pull) are not waited for."""
+    operator = observe_operator(cluster)
+    end = time.monotonic() + min(opts.wait_timeout, ROLLOUT_WAIT)
+    while operands_rolling_out(cluster, operator) and time.monotonic() < end:
+        time.sleep(opts.wait_sleep)
+        operator = observe_operator(cluster)
+    return operator
+
+
 def observe(cluster, opts):
     accel = pr.observe_accelerators(cluster, opts.vendor, opts.vendor_reason)
     facts = {"vendor": accel["vendor"], "vendor_reason": accel["vendor_reason"], "node_total": 0, "nodes": [],
@@ -258,7 +292,7 @@ def observe(cluster, opts):
         if facts["dra_version"] and facts["dra"]:
             if entry["dra"]["device_class"] in device_class_names(cluster, facts["dra_version"]):
                 facts["dra_class"] = entry["dra"]["device_class"]
-        facts["operator"] = observe_operator(cluster)
+        facts["operator"] = observe_operator_settled(cluster, opts)
     if entry.get("runtime_class") and cluster.discovery().has("node.k8s.io/v1", "runtimeclasses"):
         rc = cluster.get("node.k8s.io/v1", "runtimeclasses", entry["runtime_class"])
         facts["runtime_class"] = {"name": rc["metadata"]["name"], "handler": rc.get("handler")} if rc else None
