@@ -297,11 +297,14 @@ class SimCluster(object):
         while time.monotonic() < deadline:
             if should_stop is not None and should_stop():
                 return None
+            began = time.monotonic()
             with self.store.lock:
                 report = self.settle_report()
             if report[0]:
                 return report[1]
-            time.sleep(0.05)
+            # a report scans every workload and pod under the store's lock: on a cluster of thousands of nodes it
+            # takes long enough that looking every 50 ms would starve the controllers it waits for
+            time.sleep(max(0.05, 10 * (time.monotonic() - began)))
         raise TimeoutError("the %s scenario's workloads did not settle within %ss: %s"
                            % (self.scenario.get("name"), timeout, "; ".join(report[1]) or "nothing reported"))
 
