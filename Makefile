@@ -56,8 +56,9 @@ bench-conform: setup
 	python hack/bench-conform.py $(BENCH_ARGS)
 
 NODES ?= 10 500 5000
+GPU_SHARE ?= 0.1
 bench-passive: setup
-	python hack/bench-passive.py --nodes $(NODES)
+	python hack/bench-passive.py --nodes $(NODES) --gpu-share $(GPU_SHARE)
 
 build: setup
 	ansible-galaxy collection build --force --output-path $(ROOT)/.work/build

@@ -74,9 +74,11 @@ def present_vendors(cluster):
     the ResourceSlices of the newest served resource.k8s.io version (one bounded list: drivers publish a
     slice per node, a sample of 500 names them all on clusters of one driver per vendor)."""
     try:
-        nodes = sample_nodes(cluster)["nodes"]
+        sample = sample_nodes(cluster)
     except cl.ForbiddenError:
         return []   # the check's own node list names the missing rule
+    nodes = sample["nodes"]
+    cluster._node_sample_for_next_read = sample
     drivers = set()
     served = cluster.discovery().served_versions("resource.k8s.io")
     for version in ("v1", "v1beta2", "v1beta1"):
@@ -144,7 +146,14 @@ def sample_nodes(cluster):
     """{"nodes", "total", "sampled"}: every node on clusters of at most NODE_SAMPLE nodes (one request); on larger
     ones the first NODE_SAMPLE plus up to NODE_SAMPLE nodes carrying each vendor's presence label (nodes come back
     in name order, so a large CPU pool could otherwise hide every accelerator node). A fixed number of requests
-    whatever the cluster's size; `total` is the API's count of all nodes (None when it does not say)."""
+    whatever the cluster's size; `total` is the API's count of all nodes (None when it does not say).
+
+    A sample that present_vendors() just read is used once more instead of being read again (the check's first
+    look at its nodes, milliseconds later); any later call reads the nodes anew."""
+    handed_over = getattr(cluster, "_node_sample_for_next_read", None)
+    if handed_over is not None:
+        cluster._node_sample_for_next_read = None
+        return handed_over
     nodes, token, remaining = cluster.list_page("v1", "nodes", limit=NODE_SAMPLE)
     if not token:
         return {"nodes": nodes, "total": len(nodes), "sampled": False}

@@ -51,3 +51,19 @@ def test_a_large_cluster_is_read_in_a_fixed_number_of_requests(big):
 def test_vendor_detection_sees_the_gpu_nodes_beyond_the_first_page(big):
     cluster = cl.Cluster.connect({"kubeconfig": big.kubeconfig})
     assert pr.present_vendors(cluster) == ["nvidia"]
+
+
+def test_vendor_detection_and_the_checks_first_look_share_one_read_of_the_nodes(big):
+    """vendor: auto detects the vendors from the node sample, then the check observes its nodes: the second look
+    uses the sample the first just read (the same requests as one look); a third look reads the nodes anew."""
+    cluster = cl.Cluster.connect({"kubeconfig": big.kubeconfig})
+    labelled_vendors = sum(1 for entry in acc.VENDORS.values() if entry["labels"].get("present"))
+    before = admin_requests(big)
+    assert pr.present_vendors(cluster) == ["nvidia"]
+    detected = admin_requests(big) - before
+    facts = pr.observe_accelerators(cluster, "auto")
+    assert admin_requests(big) - before == detected
+    assert len(facts["nodes"]) == 2 and facts["node_count"] == CPU_NODES + 2
+    again = admin_requests(big)
+    pr.observe_accelerators(cluster, "auto")
+    assert admin_requests(big) - again == 1 + labelled_vendors
