@@ -168,6 +168,19 @@ def test_on_failure_restarts_count_towards_the_backoff_limit(sim_cluster, kubect
     assert reasons.count("SuccessfulCreate") == 1 and reasons.count("SuccessfulDelete") == 1
 
 
+def test_ttl_after_finished_lasts_real_seconds_however_fast_the_clock(make_sim, tools):
+    """The TTL is a grace period for clients, which run in real time. At 20,000 simulated seconds per real one a
+    3 s TTL would be 0.15 ms: a client that starts watching only after the job finished (helm waits
+    for a hook Job that way) would find nothing and wait until its timeout. The job must still be there for
+    `kubectl wait` started after `kubectl apply` returned, and must still go away afterwards."""
+    sim = make_sim("cpu-only", speed=20000)
+    kubectl, _helm = tools(sim)
+    kubectl("create", "namespace", "ttl")
+    _job(kubectl, "ttl", "hook", "echo done", spec="ttlSecondsAfterFinished: 3")
+    kubectl("wait", "--for=condition=complete", "job/hook", "-n", "ttl", "--timeout=30s")
+    kubectl("wait", "--for=delete", "job/hook", "-n", "ttl", "--timeout=60s")
+
+
 def test_ttl_after_finished_deletes_job_and_pods(sim_cluster, kubectl, namespace):
     _job(kubectl, namespace, "brief", "echo bye", spec="ttlSecondsAfterFinished: 5")
     # The job may complete and be deleted (5 simulated seconds) before a `wait --for=condition=complete` starts,

@@ -13,6 +13,10 @@ Modelled on the 1.33 controller:
 * Success sets SuccessCriteriaMet then Complete (reason CompletionsReached) with completionTime;
   failure sets FailureTarget then Failed (BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy)
   once no pod is left running. Finished pods stay; ttlSecondsAfterFinished deletes the job later.
+* ttlSecondsAfterFinished is a grace period for clients, and clients run in real time: the job stays
+  at least that many real seconds after the controller saw it finish, however fast the clock runs.
+  (At speed 50 the 30 s TTL of Envoy Gateway's certgen hook was 0.6 real seconds, and helm, which
+  starts watching the hook Job only after creating it, sometimes never saw it: "status: Unknown".)
 Pods are labelled `batch.kubernetes.io/controller-uid`, `batch.kubernetes.io/job-name`,
 `controller-uid` and `job-name`. The job-tracking finalizer is not used: counted pods are remembered
 in memory (seeded from status when the controller starts).
@@ -20,6 +24,7 @@ in memory (seeded from status when the controller starts).
 from __future__ import annotations
 
 import copy
+import time
 
 from ..clock import parse_timestamp
 from ..errors import ApiError
@@ -88,6 +93,7 @@ class JobController(Controller):
         super().__init__(manager)
         self.routes = {JOBS: self._on_job, PODS: self._on_pod}
         self._tracking = {}
+        self._finished_seen = {}   # job uid -> time.monotonic() when this controller first saw it finished
 
     def initial_keys(self):
         if not self.served(JOBS):
@@ -97,6 +103,7 @@ class JobController(Controller):
     def _on_job(self, event):
         if event.type == "DELETED":
             self._tracking.pop(event.obj["metadata"]["uid"], None)
+            self._finished_seen.pop(event.obj["metadata"]["uid"], None)
         self.enqueue((event.obj["metadata"]["namespace"], event.obj["metadata"]["name"]))
 
     def _on_pod(self, event):
@@ -313,8 +320,11 @@ class JobController(Controller):
         due = (done or self.clock.now()) + float(ttl)
         now = self.clock.now()
         key = (job["metadata"]["namespace"], job["metadata"]["name"])
-        if now < due:
-            self.enqueue_after(due - now, key)
+        seen = self._finished_seen.setdefault(job["metadata"]["uid"], time.monotonic())
+        real_left = seen + float(ttl) - time.monotonic()
+        wait = max(due - now, real_left * self.clock.speed)   # in simulated seconds
+        if wait > 0:
+            self.enqueue_after(wait, key)
             return
         try:
             self.store.delete(JOBS, key[0], key[1], propagation="Background",
