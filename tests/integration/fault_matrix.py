@@ -108,8 +108,11 @@ def baseline(sim):
     return {check: run_module(check, params(sim, check))["result"]["status"] for check in CHECKS}
 
 
+# The child starts with Python's own SIGINT handler (KeyboardInterrupt) as in a terminal, whatever the disposition
+# it inherited: a process that was started with SIGINT ignored passes that on, and Python then keeps ignoring it.
 CHILD = """
-import json, sys
+import json, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path[:0] = %r
 from checks_support import run_module
 print(json.dumps(run_module(%r, json.loads(sys.argv[1]))))
@@ -124,7 +127,8 @@ def run_child(check, args, sig, sim):
     earlier = probe_namespace_names(sim)
     proc = subprocess.Popen([sys.executable, "-c", CHILD % (paths, check), json.dumps(args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    if wait_for_probe_pods(sim, proc, ignore=earlier):
+    signalled = wait_for_probe_pods(sim, proc, ignore=earlier)
+    if signalled:
         proc.send_signal(sig)
     try:
         stdout, stderr = proc.communicate(timeout=60)
@@ -132,6 +136,8 @@ def run_child(check, args, sig, sim):
         proc.kill()
         stdout, stderr = proc.communicate()
     text = stdout + stderr
+    if not signalled:   # the row then proves nothing: say so in its output
+        text += "\n(the signal was not sent: the run ended, or had no probe pods within 60 s; exit %s)" % proc.returncode
     try:
         return json.loads(stdout.strip().splitlines()[-1]), text
     except (ValueError, IndexError):
@@ -240,7 +246,7 @@ def run_row(sim, fault, check, healthy):
         "fault": fault, "check": check, "expect": expect, "healthy": healthy[check], "verdict": status or "failed",
         "outcome": outcome, "error": error, "notes": notes, "leftovers": len(left), "left": left,
         "left_by_killed_run": extra_left, "traceback": "Traceback (most recent call last)" in text,
-        "injected": injected,
+        "injected": injected, "tail": text[-400:],
     }
     row["ok"] = outcome == expect and not left and not row["traceback"]
     if how == "sigkill":   # the kill must really have left something for the second run to sweep
