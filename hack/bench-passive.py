@@ -20,7 +20,9 @@ import copy
 import importlib
 import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
 
 import yaml
@@ -31,6 +33,7 @@ sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, ".tools", "colle
 from simcluster.cluster import SimCluster  # noqa: E402  pylint: disable=wrong-import-position
 from simcluster import scenario as scenario_mod  # noqa: E402  pylint: disable=wrong-import-position
 
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import probe  # noqa: E402  pylint: disable=wrong-import-position
 
 SCENARIO = "ai-stack"
@@ -75,7 +78,7 @@ def grown_pools(total, gpu_share=0.5):
     return pools
 
 
-def measure(total, checks, settle_timeout, gpu_share=0.5):
+def measure(total, checks, settle_timeout, gpu_share=0.5, show_requests=False):
     pools = grown_pools(total, gpu_share)
     began = time.monotonic()
     sim = SimCluster(SCENARIO, overrides={"nodePools": pools})
@@ -91,20 +94,32 @@ def measure(total, checks, settle_timeout, gpu_share=0.5):
                                                  time.monotonic() - began), flush=True)
         sim.add_user(BENCH_USER, "bench-passive-token", groups=["system:masters"])
         kubeconfig = sim.kubeconfig_for(BENCH_USER)
+        # The kubernetes client caches discovery in the temporary directory by API address, and an earlier cluster
+        # on the same port would leave its own there. Every size starts from a fresh directory, warmed by one
+        # connection before counting, as the conform role's first task (k8s_cluster_info, invalidate_cache) leaves it.
+        tempfile.tempdir = tempfile.mkdtemp(prefix="bench-passive-")
+        cl.Cluster.connect({"kubeconfig": kubeconfig})
         counts = sim.server.requests_by_user
         row = {}
         for check_id in checks:
             spec, run = check_module(check_id)
             before = counts.get(BENCH_USER, 0)
+            sim.server.request_log[BENCH_USER] = log = []
             started = time.monotonic()
             result, error = probe.run_check(check_id, run, params_for(spec, kubeconfig), True)
             seconds = time.monotonic() - started
             status = error if error else result["status"]
             row[check_id] = (counts.get(BENCH_USER, 0) - before, seconds, status)
             print("  %-28s %5d requests %7.2f s  %s" % (check_id, row[check_id][0], seconds, status), flush=True)
+            if show_requests:
+                for line in log:
+                    print("      " + line, flush=True)
         return row
     finally:
         sim.stop()
+        if tempfile.tempdir and os.path.basename(tempfile.tempdir).startswith("bench-passive-"):
+            shutil.rmtree(tempfile.tempdir, ignore_errors=True)
+            tempfile.tempdir = None
 
 
 def main(argv=None):
@@ -116,11 +131,12 @@ def main(argv=None):
                         help="share of the nodes on the GPU pool (default: %(default)s); 0.1 is a lighter layout that "
                              "this machine can settle at 5,000 nodes (every GPU node runs the operator's DaemonSets "
                              "and is scraped by the real Prometheus)")
+    parser.add_argument("--show-requests", action="store_true", help="print each request a check made")
     args = parser.parse_args(argv)
     checks = args.checks or known_checks()
     rows = {}
     for total in args.nodes:
-        rows[total] = measure(total, checks, args.settle_timeout, args.gpu_share)
+        rows[total] = measure(total, checks, args.settle_timeout, args.gpu_share, args.show_requests)
     sizes = args.nodes
     print("\npassive run per check (requests / seconds) on the %s scenario grown to each size, %d%% GPU nodes"
           % (SCENARIO, round(100 * args.gpu_share)))

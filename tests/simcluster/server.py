@@ -224,6 +224,7 @@ class ApiServer(object):
         self._cache = {}
         # Requests served per authenticated user (benchmarks count what one client asked for).
         self.requests_by_user = {}
+        self.request_log = {}      # user -> ["GET /api/v1/nodes?limit=1000", ...] for the users a benchmark names
         self._count_lock = threading.Lock()
         self.httpd = _TLSServer((host, port), _Handler, self, ssl_context)
         self.port = self.httpd.server_address[1]
@@ -279,6 +280,8 @@ class ApiServer(object):
         user = self.authn.authenticate(req.headers.get("Authorization"))
         with self._count_lock:
             self.requests_by_user[user["username"]] = self.requests_by_user.get(user["username"], 0) + 1
+            if user["username"] in self.request_log:
+                self.request_log[user["username"]].append("%s %s" % (req.command, req.path))
         if path.startswith("/api/") or path.startswith("/apis/"):
             if self._route_resource(req, user, path, query, split.query):
                 return
