@@ -299,24 +299,3 @@ def test_rbac_roles_are_enough(clusters):
         if module == "accelerator_metrics":
             assert finding(out["result"], "platform Prometheus stores the accelerator series")[0]["passed"]
         assert probe_namespaces(sim) == [] and leftovers(sim) == []
-
-
-def test_a_prometheus_pod_on_its_way_to_ready_is_waited_for(clusters):
-    """A platform Prometheus whose only pod was just replaced (here force-deleted: the StatefulSet makes a new one and
-    the real prometheus binary starts in it) is waited for, bounded, instead of being judged missing. Without the
-    wait the passive check answers Not Implemented, "no platform Prometheus is running". Last in this file: it
-    replaces the shared ai-stack cluster's Prometheus pod."""
-    from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl  # pylint: disable=import-outside-toplevel
-
-    sim = clusters("ai-stack")
-    admin = cl.Cluster.connect({"kubeconfig": sim.kubeconfig})
-    selector = "operator.prometheus.io/name=kube-prometheus-stack-prometheus"
-    old = admin.list("v1", "pods", namespace="monitoring", label_selector=selector)
-    assert [p["metadata"]["name"] for p in old] == ["prometheus-kube-prometheus-stack-prometheus-0"]
-    sim.store.delete(("", "pods"), "monitoring", old[0]["metadata"]["name"], grace_period=0)
-    out = run_module("ai_service_metrics", dict(FAST, kubeconfig=sim.kubeconfig, mode="passive", wait_timeout=60))
-    assert not out.get("failed"), out.get("msg")
-    assert out["result"]["status"] == PARTIAL, out["result"]["notes"]
-    assert finding(out["result"], "platform Prometheus running")[0]["passed"] is True
-    new = admin.list("v1", "pods", namespace="monitoring", label_selector=selector)
-    assert new[0]["metadata"]["uid"] != old[0]["metadata"]["uid"]

@@ -22,7 +22,6 @@ import json
 import time
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
-from ansible_collections.k8s_ai.conformance.plugins.module_utils import probe as pr
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     IMPLEMENTED, NOT_IMPLEMENTED, PARTIAL, Result)
 
@@ -120,12 +119,8 @@ def how_to_be_selected(prom):
 
 
 # --------------------------------------------------------------------------------------------- observe
-# How long a platform Prometheus whose pods are all on their way to Ready (starting, or restarted and not ready
-# yet) is waited for before it is judged: a moment's unreadiness is not a missing monitoring stack.
-READY_WAIT = 60
-
-
 def observe(cluster, opts):
+    del opts                    # the read-only part has no options (same signature as the other checks)
     disc = cluster.discovery()
     facts = {"operator": disc.has(MONITORING_V1, "prometheuses") and disc.has(MONITORING_V1, "servicemonitors"),
              "alternatives": [], "prometheuses": [], "servicemonitors": 0, "podmonitors": 0, "annotated": [],
@@ -136,10 +131,6 @@ def observe(cluster, opts):
             facts["alternatives"].append(label)
     if facts["operator"]:
         facts["prometheuses"] = list_prometheuses(cluster)
-        end = time.monotonic() + min(opts.wait_timeout, READY_WAIT)
-        while _only_becoming_ready(facts["prometheuses"]) and time.monotonic() < end:
-            time.sleep(opts.wait_sleep)
-            facts["prometheuses"] = list_prometheuses(cluster)
         facts["servicemonitors"] = len(cluster.list(MONITORING_V1, "servicemonitors"))
         if disc.has(MONITORING_V1, "podmonitors"):
             facts["podmonitors"] = len(cluster.list(MONITORING_V1, "podmonitors"))
@@ -162,28 +153,8 @@ def list_prometheuses(cluster):
                             label_selector="operator.prometheus.io/name=%s" % meta["name"])
         out.append({"namespace": meta["namespace"], "name": meta["name"], "spec": _selector_spec(prom.get("spec") or {}),
                     "ready_pods": sorted(p["metadata"]["name"] for p in pods if _pod_ready(p)),
-                    "becoming_ready": sorted(p["metadata"]["name"] for p in pods if _becoming_ready(p)),
                     "probe_owned": meta["namespace"] in probe_namespaces, "port": _web_port(pods)})
     return out
-
-
-def _becoming_ready(pod):
-    """Pending or Running, not ready, no container in a steady failure (crash loop, image pull): a Prometheus pod
-    starting, or restarted and replaying its write-ahead log."""
-    status = pod.get("status") or {}
-    if _pod_ready(pod) or status.get("phase") not in ("Pending", "Running") or pod.get("metadata", {}).get(
-            "deletionTimestamp"):
-        return False
-    statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
-    return not any(((cs.get("state") or {}).get("waiting") or {}).get("reason") in pr.STEADY_FAILURES
-                   for cs in statuses)
-
-
-def _only_becoming_ready(prometheuses):
-    """True when no platform Prometheus has a ready pod yet some have pods on their way to Ready."""
-    platform = [p for p in prometheuses if not p["probe_owned"]]
-    return (bool(platform) and not any(p["ready_pods"] for p in platform)
-            and any(p["becoming_ready"] for p in platform))
 
 
 def _selector_spec(spec):
