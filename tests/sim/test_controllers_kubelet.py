@@ -153,6 +153,37 @@ def test_readiness_waits_for_the_probe_delay(sim_cluster, kubectl, namespace):
     assert _stamp(condition(pod, "Ready").last_transition_time) - started >= 15
 
 
+def test_a_program_not_ready_from_its_first_step_is_never_reported_ready_before_it_says_so(make_sim, tools):
+    """An app that declares itself not ready in its first step (the real Prometheus server does, until its
+    /-/ready answers) must not be reported ready in between: the kubelet reads readiness at the container's
+    start time, and by the time the first step ran the clock had moved on. At 20,000 simulated seconds per real
+    one that gap is thousands of seconds; a Ready=True there once let a test start before Prometheus served."""
+    sim = make_sim("cpu-only", speed=20000)
+    kubectl, _helm = tools(sim)
+
+    def slow_start(proc):
+        proc.set_ready(False)
+        yield 2000.0                 # 0.1 real seconds of starting up
+        proc.set_ready(True)
+        while True:
+            yield 3600.0
+    sim.runtime.register_app("*/slow-start", slow_start)
+    kubectl("create", "namespace", "readiness")
+    seen = []
+
+    def observe(_kind, pod):
+        statuses = pod["status"].get("containerStatuses") or []
+        running = [c for c in statuses if "running" in (c.get("state") or {})]
+        if running:
+            seen.append(running[0]["ready"])
+        return bool(running) and running[0]["ready"]
+
+    since = pods_version(sim, "readiness")
+    kubectl("run", "slow", "-n", "readiness", "--image=registry.test/slow-start:1")
+    watch_pods(sim, "readiness", observe, since)
+    assert seen[0] is False and seen[-1] is True, seen
+
+
 def test_graceful_deletion_waits_for_programs_ignoring_sigterm(sim_cluster, kubectl, namespace):
     _pod(kubectl, namespace, "stubborn", "sleep 3600", extra="terminationGracePeriodSeconds: 20")
     kubectl("run", "polite", "-n", namespace, "--image=registry.k8s.io/pause:3.10")

@@ -372,8 +372,17 @@ class Process(object):
         self.run.listeners[int(port)] = handler
 
     def set_ready(self, ready, delay=0.0):
-        """Readiness from now (+delay); callable from the program or from an HTTP handler."""
-        when = max(self.run.vt, self.runtime.clock.now()) if delay == 0.0 else self.run.vt + delay
+        """Readiness from now (+delay); callable from the program or from an HTTP handler.
+
+        From the program's own flow "now" is its virtual time: a program that says "not ready" in its first
+        step is not ready from the moment it started, which the kubelet may already be reporting (the clock
+        has moved on since). From a handler, outside the flow, "now" is the clock's."""
+        if delay:
+            when = self.run.vt + delay
+        elif self.run.stepping == threading.get_ident():
+            when = self.run.vt
+        else:
+            when = max(self.run.vt, self.runtime.clock.now())
         self.run.readiness.append((when, bool(ready)))
         self.runtime.notify(self.run)
 
@@ -486,7 +495,8 @@ class ContainerRun(object):
         self.vt = now
         self.output = []              # [(sim time, stream, text)]
         self.listeners = {}           # port -> handler
-        self.readiness = [(now, True)]
+        self.readiness = [(now, True)]  # [(sim time, ready)]; at equal times the later entry wins
+        self.stepping = None          # the thread running a step of the program (set_ready then uses vt)
         self.proc = None
         self._jobs = []               # heap of (wake, seq, Task)
         self._seq = itertools.count()
@@ -537,6 +547,7 @@ class ContainerRun(object):
             while not self.finished and self._jobs and self._jobs[0][0] <= now:
                 wake, _seq, job = heapq.heappop(self._jobs)
                 self.vt = max(self.vt, wake)
+                self.stepping = threading.get_ident()
                 try:
                     delay = next(job.gen)
                 except StopIteration as stop:
@@ -551,6 +562,8 @@ class ContainerRun(object):
                     self.emit("panic: %s\n" % exc, "stderr")
                     self._job_done(job, 2)
                     continue
+                finally:
+                    self.stepping = None
                 delay = float(delay or 0.0)
                 steps = steps + 1 if delay <= 0 else 0
                 if steps > _BUSY_STEPS:
@@ -607,10 +620,10 @@ class ContainerRun(object):
     def ready(self, now):
         if self.finished:
             return False
-        state = True
-        for when, flag in self.readiness:
-            if when <= now:
-                state = flag
+        state, latest = True, None
+        for when, flag in self.readiness:     # the latest change up to `now`; ties: the one made last
+            if when <= now and (latest is None or when >= latest):
+                state, latest = flag, when
         return state
 
     def ready_changes_at(self, now):
