@@ -9,8 +9,10 @@ For each size it starts the `ai-stack` scenario in this process with its node po
 bench-passive` uses 10 %, a layout this machine settles at 5,000 nodes), waits until the
 cluster has settled, then runs every check's passive mode once through the same code the module runs
 (probe.run_check) as a user of its own, so the API server's per-user request count is exactly what the check
-asked for. It prints one table (requests and seconds per check and size), the growth from the middle size to
-the largest, and the peak memory of the process. Figures for people: nothing is asserted against them. The
+asked for. As the conform role does, it first detects the accelerator vendors once (accelerator_info, its own
+row) and passes them to every check as `vendors_present`; `--standalone` runs each check as a lone module call
+with `vendor: auto` instead, detecting for itself. It prints one table (requests and seconds per check and
+size), the growth from the middle size to the largest, and the peak memory of the process. Figures for people: nothing is asserted against them. The
 collection's promise (issue 12): at most 100 requests per check, and at most 1.2x more from 500 to 5,000 nodes.
 """
 from __future__ import annotations
@@ -57,10 +59,24 @@ def check_module(check_id):
     raise SystemExit("no requirement logic found for %s" % check_id)
 
 
-def params_for(spec, kubeconfig):
+def params_for(spec, kubeconfig, vendors_present=None):
     params = {name: copy.deepcopy(option.get("default")) for name, option in spec.items()}
     params.update(kubeconfig=kubeconfig, mode="passive")
+    if vendors_present is not None:
+        params["vendors_present"] = vendors_present
     return params
+
+
+DETECT = "accelerator_info (once)"
+
+
+def detect_vendors(kubeconfig):
+    """What the conform role's accelerator_info task does: (vendors, status)."""
+    try:
+        facts = probe.accelerator_presence(cl.Cluster.connect({"kubeconfig": kubeconfig}))
+    except cl.ClusterError as err:
+        return None, str(err)
+    return facts["vendors"], "vendors: %s" % (", ".join(facts["vendors"]) or "none")
 
 
 def grown_pools(total, gpu_share=0.5):
@@ -78,7 +94,7 @@ def grown_pools(total, gpu_share=0.5):
     return pools
 
 
-def measure(total, checks, settle_timeout, gpu_share=0.5, show_requests=False):
+def measure(total, checks, settle_timeout, gpu_share=0.5, show_requests=False, standalone=False):
     pools = grown_pools(total, gpu_share)
     began = time.monotonic()
     sim = SimCluster(SCENARIO, overrides={"nodePools": pools})
@@ -101,14 +117,18 @@ def measure(total, checks, settle_timeout, gpu_share=0.5, show_requests=False):
         cl.Cluster.connect({"kubeconfig": kubeconfig})
         counts = sim.server.requests_by_user
         row = {}
-        for check_id in checks:
-            spec, run = check_module(check_id)
+        vendors = None
+        for check_id in ([] if standalone else [DETECT]) + list(checks):
             before = counts.get(BENCH_USER, 0)
             sim.server.request_log[BENCH_USER] = log = []
             started = time.monotonic()
-            result, error = probe.run_check(check_id, run, params_for(spec, kubeconfig), True)
+            if check_id == DETECT:
+                vendors, status = detect_vendors(kubeconfig)
+            else:
+                spec, run = check_module(check_id)
+                result, error = probe.run_check(check_id, run, params_for(spec, kubeconfig, vendors), True)
+                status = error if error else result["status"]
             seconds = time.monotonic() - started
-            status = error if error else result["status"]
             row[check_id] = (counts.get(BENCH_USER, 0) - before, seconds, status)
             print("  %-28s %5d requests %7.2f s  %s" % (check_id, row[check_id][0], seconds, status), flush=True)
             if show_requests:
@@ -132,14 +152,20 @@ def main(argv=None):
                              "this machine can settle at 5,000 nodes (every GPU node runs the operator's DaemonSets "
                              "and is scraped by the real Prometheus)")
     parser.add_argument("--show-requests", action="store_true", help="print each request a check made")
+    parser.add_argument("--standalone", action="store_true",
+                        help="run each check alone with vendor: auto (it detects the vendors itself) instead of "
+                             "detecting them once and passing vendors_present, as the conform role does")
     args = parser.parse_args(argv)
     checks = args.checks or known_checks()
     rows = {}
     for total in args.nodes:
-        rows[total] = measure(total, checks, args.settle_timeout, args.gpu_share, args.show_requests)
+        rows[total] = measure(total, checks, args.settle_timeout, args.gpu_share, args.show_requests, args.standalone)
     sizes = args.nodes
-    print("\npassive run per check (requests / seconds) on the %s scenario grown to each size, %d%% GPU nodes"
-          % (SCENARIO, round(100 * args.gpu_share)))
+    print("\npassive run per check (requests / seconds) on the %s scenario grown to each size, %d%% GPU nodes, %s"
+          % (SCENARIO, round(100 * args.gpu_share), "each check alone (vendor: auto)" if args.standalone else
+             "vendors detected once and passed to every check (as the conform role runs them)"))
+    if not args.standalone:
+        checks = [DETECT] + list(checks)
     header = "%-28s" % "check" + "".join("%18s" % ("%d nodes" % n) for n in sizes)
     if len(sizes) > 1:
         header += "%12s" % ("%d->%d" % (sizes[-2], sizes[-1]))

@@ -62,4 +62,17 @@ options:
     type: str
     default: auto
     choices: [auto, nvidia, amd, intel]
+  vendors_present:
+    description:
+      - With O(vendor=auto), the vendors present on the cluster as M(k8s_ai.conformance.accelerator_info)
+        returned them (its RV(k8s_ai.conformance.accelerator_info#module:vendors)); the check then uses this list
+        instead of detecting the vendors itself. One vendor is checked as if O(vendor) named it, several each in
+        turn, none as a cluster without accelerators.
+      - The conform role detects the vendors once and passes them to every check. On clusters of more than 1,000
+        nodes that spares each check the reads of the absent vendors' labelled nodes.
+      - A list that leaves out a vendor present leaves that vendor's accelerators unchecked. Ignored when
+        O(vendor) names a vendor.
+    type: list
+    elements: str
+    choices: [nvidia, amd, intel]
 """

@@ -27,6 +27,7 @@ CHECK_ARG_SPEC = {
     "tolerations": {"type": "list", "elements": "dict"},
     "probe_image": {"type": "str", "default": "ubuntu:22.04"},
     "vendor": {"type": "str", "default": "auto", "choices": list(acc.VENDOR_CHOICES)},
+    "vendors_present": {"type": "list", "elements": "str", "choices": [v for v in acc.VENDOR_CHOICES if v != "auto"]},
 }
 
 LISTING_MARK = "LISTING_EXIT: "
@@ -41,6 +42,7 @@ TERMINAL_PHASES = ("Succeeded", "Failed")
 # The checks whose verdict is about each vendor's accelerators: with `vendor: auto` on a cluster with several
 # vendors they run once per vendor. The others use the vendor table at most to pick probe resources.
 PER_VENDOR_CHECKS = ("dra_support", "secure_accelerator_access", "accelerator_metrics")
+DETECTED_BEFORE = "detected from node resources, labels or DRA drivers (vendors_present, by accelerator_info)"
 
 
 def run_check(requirement_id, run, params, check_mode):
@@ -50,12 +52,21 @@ def run_check(requirement_id, run, params, check_mode):
 
     With `vendor: auto` (the default) on a cluster with accelerators of several vendors, the check runs once
     per vendor and the results are combined (result.combine_vendors): each vendor's accelerators must meet
-    the requirement."""
+    the requirement. `vendors_present` (what the accelerator_info module detected, the conform role passes it)
+    replaces the detection: one vendor present is then checked as if named, which spares the reads of the other
+    vendors' nodes."""
     opts = CheckOptions(params, check_mode)
     try:
         cluster = cl.Cluster.connect(params)
-        vendors = present_vendors(cluster) if opts.vendor == "auto" and requirement_id in PER_VENDOR_CHECKS else []
-        if len(vendors) < 2:
+        if opts.vendor == "auto" and opts.vendors_present is not None:
+            vendors = list(opts.vendors_present)
+            if len(vendors) == 1:
+                return run(cluster, opts.for_vendor(vendors[0], DETECTED_BEFORE)), None
+        elif opts.vendor == "auto" and requirement_id in PER_VENDOR_CHECKS:
+            vendors = present_vendors(cluster)
+        else:
+            vendors = []
+        if len(vendors) < 2 or requirement_id not in PER_VENDOR_CHECKS:
             return run(cluster, opts), None
         per_vendor = []
         for name in vendors:
@@ -70,13 +81,21 @@ def run_check(requirement_id, run, params, check_mode):
 
 
 def present_vendors(cluster):
-    """The table's vendors whose accelerators the cluster has: node resources and labels, and the drivers of
-    the ResourceSlices of the newest served resource.k8s.io version (one bounded list: drivers publish a
-    slice per node, a sample of 500 names them all on clusters of one driver per vendor)."""
+    """The table's vendors whose accelerators the cluster has (see accelerator_presence); [] when the nodes may
+    not be listed (the check's own node list then names the missing rule)."""
     try:
-        sample = sample_nodes(cluster)
+        return accelerator_presence(cluster)["vendors"]
     except cl.ForbiddenError:
-        return []   # the check's own node list names the missing rule
+        return []
+
+
+def accelerator_presence(cluster):
+    """{"vendors", "node_count", "nodes_sampled", "dra_drivers"}: the table's vendors whose accelerators the
+    cluster has, from node resources and labels (the bounded node sample) and the drivers of the ResourceSlices
+    of the newest served resource.k8s.io version (one bounded list: drivers publish a slice per node, a sample
+    of 500 names them all on clusters of one driver per vendor). Not being allowed to list slices leaves the
+    nodes alone to decide; not being allowed to list nodes raises cl.ForbiddenError."""
+    sample = sample_nodes(cluster)
     nodes = sample["nodes"]
     cluster._node_sample_for_next_read = sample
     drivers = set()
@@ -91,7 +110,8 @@ def present_vendors(cluster):
                 drivers = set((s.get("spec") or {}).get("driver") for s in slices
                               if (s.get("spec") or {}).get("devices"))
             break
-    return acc.detect_vendors(nodes, drivers)
+    return {"vendors": acc.detect_vendors(nodes, drivers), "node_count": sample["total"],
+            "nodes_sampled": sample["sampled"], "dra_drivers": sorted(d for d in drivers if d)}
 
 
 class CheckOptions(object):
@@ -107,13 +127,16 @@ class CheckOptions(object):
         self.tolerations = params.get("tolerations")
         self.probe_image = params.get("probe_image") or "ubuntu:22.04"
         self.vendor = params.get("vendor") or "auto"
-        self.vendor_reason = None   # set when run_check picked the vendor (several present)
+        vendors_present = params.get("vendors_present")
+        self.vendors_present = None if vendors_present is None else [str(v) for v in vendors_present]
+        self.vendor_reason = None   # set when run_check picked the vendor (several present, or told which)
 
-    def for_vendor(self, name):
-        """These options with the vendor set to `name` (one vendor's run on a cluster with several)."""
+    def for_vendor(self, name, reason=None):
+        """These options with the vendor set to `name` (one vendor's run on a cluster with several, or the one
+        vendor present)."""
         params = dict(self.params, vendor=name)
         out = CheckOptions(params, self.check_mode)
-        out.vendor_reason = "detected from node resources, labels or DRA drivers (one of several vendors present)"
+        out.vendor_reason = reason or "detected from node resources, labels or DRA drivers (one of several vendors present)"
         return out
 
     @property
@@ -142,11 +165,15 @@ class CheckOptions(object):
 NODE_SAMPLE = 1000
 
 
-def sample_nodes(cluster):
+def sample_nodes(cluster, vendors=None):
     """{"nodes", "total", "sampled"}: every node on clusters of at most NODE_SAMPLE nodes (one request); on larger
     ones the first NODE_SAMPLE plus up to NODE_SAMPLE nodes carrying each vendor's presence label (nodes come back
     in name order, so a large CPU pool could otherwise hide every accelerator node). A fixed number of requests
     whatever the cluster's size; `total` is the API's count of all nodes (None when it does not say).
+
+    `vendors` (names of the vendor table) limits the labelled reads to those vendors: a check of one vendor
+    needs no other vendor's nodes beyond the first page (what it says about other vendors' accelerators then
+    rests on the first page alone). None reads every vendor's.
 
     A sample that present_vendors() just read is used once more instead of being read again (the check's first
     look at its nodes, milliseconds later); any later call reads the nodes anew."""
@@ -158,9 +185,9 @@ def sample_nodes(cluster):
     if not token:
         return {"nodes": nodes, "total": len(nodes), "sampled": False}
     seen = {n["metadata"]["name"] for n in nodes}
-    for entry in acc.VENDORS.values():
+    for name, entry in acc.VENDORS.items():
         label = entry["labels"].get("present")
-        if not label:
+        if not label or (vendors is not None and name not in vendors):
             continue
         labelled, _token, _remaining = cluster.list_page("v1", "nodes", label_selector=label, limit=NODE_SAMPLE)
         for node in labelled:
@@ -176,7 +203,7 @@ def observe_accelerators(cluster, requested_vendor, reason=None):
 
     Returns {"vendor", "vendor_reason", "nodes": [summaries], "node_count", "nodes_sampled", "other": {...}}.
     """
-    sample = sample_nodes(cluster)
+    sample = sample_nodes(cluster, None if requested_vendor == "auto" else [requested_vendor])
     nodes = sample["nodes"]
     drivers = ()
     name, resolved = acc.resolve_vendor(requested_vendor, nodes, drivers)

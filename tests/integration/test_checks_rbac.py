@@ -78,6 +78,18 @@ def test_user_without_the_roles_gets_a_forbidden_naming_the_rule(sim):
     assert '{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}' in out["msg"]
 
 
+def test_accelerator_info_runs_with_the_passive_role_and_names_the_rule_without_it(sim):
+    """The conform role runs accelerator_info before the checks, with the same user: the passive role is enough,
+    and a user without it learns which rule to grant."""
+    out = run_module("accelerator_info", {"kubeconfig": sim.kubeconfig_for("passive-user")})
+    assert not out.get("failed"), out.get("msg")
+    assert out["vendors"] == ["nvidia"]
+    out = run_module("accelerator_info", {"kubeconfig": sim.kubeconfig_for("nobody")})
+    assert out["failed"] and "Traceback" not in out["msg"]
+    assert out["msg"].startswith("accelerator_info: ") and 'cannot list resource "nodes"' in out["msg"]
+    assert '{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}' in out["msg"]
+
+
 # ----------------------------------------------------------------------------------------- one rule less (issue 11)
 def rules_minus_one(role_file):
     """(group, resource, verb, rules of the role without that one permission) for every permission it grants

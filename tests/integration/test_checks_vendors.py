@@ -51,3 +51,32 @@ def test_non_nvidia_accelerators_are_never_na(amd_only, module):
     text = out["result"]["summary"] + out["result"]["notes"] + str(out["result"]["findings"])
     assert "amd" in text.lower()
     assert "dcgm" not in text.lower() and "nvidia" not in text.lower()
+
+
+def test_accelerator_info_names_every_vendor_present(mixed, amd_only):
+    found = {}
+    for name, sim in (("mixed", mixed), ("amd", amd_only)):
+        out = run_module("accelerator_info", {"kubeconfig": sim.kubeconfig})
+        assert not out.get("failed"), out.get("msg")
+        found[name] = out["vendors"]
+    assert found == {"mixed": ["nvidia", "amd"], "amd": ["amd"]}
+
+
+def test_vendors_present_with_several_vendors_checks_each(mixed):
+    """The conform role passes what accelerator_info found: with two vendors the check still runs per vendor."""
+    out = run_module("secure_accelerator_access", dict(FAST, kubeconfig=mixed.kubeconfig, mode="passive",
+                                                       vendors_present=["nvidia", "amd"]))
+    assert not out.get("failed"), out.get("msg")
+    names = [f["name"] for f in out["result"]["findings"]]
+    assert any(n.startswith("[NVIDIA] ") for n in names) and any(n.startswith("[AMD] ") for n in names)
+
+
+def test_vendors_present_with_one_vendor_judges_as_auto_does(amd_only):
+    results = []
+    for extra in ({}, {"vendors_present": ["amd"]}):
+        out = run_module("secure_accelerator_access", dict(FAST, kubeconfig=amd_only.kubeconfig, mode="passive", **extra))
+        assert not out.get("failed"), out.get("msg")
+        results.append(out["result"])
+    auto, told = results
+    assert told["status"] != "N/A" and "amd-0 (amd x8)" in str(told["findings"])
+    assert (told["status"], told["summary"], told["findings"]) == (auto["status"], auto["summary"], auto["findings"])

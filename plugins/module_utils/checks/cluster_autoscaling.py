@@ -100,7 +100,7 @@ def nodepool_accelerators(nodepool, resources):
 # --------------------------------------------------------------------------------------------- observe
 def observe(cluster, opts):
     version = cluster.version()
-    accel = pr.observe_accelerators(cluster, opts.vendor)
+    accel = pr.observe_accelerators(cluster, opts.vendor, opts.vendor_reason)
     entry = acc.vendor(accel["vendor"]) if accel["vendor"] in acc.VENDORS else acc.vendor("nvidia")
     labels = list(opts.get("node_group_labels") or NODE_GROUP_LABELS)
     facts = {"git_version": version.get("gitVersion", ""), "vendor": entry["name"], "resource": entry["resources"][0],

@@ -192,7 +192,7 @@ def healthy(facts):
 
 def observe(cluster, opts):
     version = cluster.version()
-    accel = pr.observe_accelerators(cluster, opts.vendor)
+    accel = pr.observe_accelerators(cluster, opts.vendor, opts.vendor_reason)
     solutions = [observe_solution(cluster, row) for row in SOLUTIONS]
     return {"git_version": version.get("gitVersion", ""), "vendor": accel["vendor"],
             "accelerator_nodes": accel["nodes"], "solutions": solutions}

@@ -253,9 +253,11 @@ def mig_outcome(pods, resource):
 
 # --------------------------------------------------------------------------------------------- observe
 def observe(cluster, opts):
-    sample = pr.sample_nodes(cluster)    # bounded on large clusters, like every other check's node read
+    # bounded on large clusters, like every other check's node read
+    sample = pr.sample_nodes(cluster, None if opts.vendor == "auto" else [opts.vendor])
     nodes = sample["nodes"]
     vendor, reason = acc.resolve_vendor(opts.vendor, nodes)
+    reason = opts.vendor_reason or reason
     facts = {"vendor": vendor, "vendor_reason": reason, "node_count": sample["total"], "nodes": [], "other": {},
              "minor": (cluster.version() or {}).get("minor_int"), "cluster_policy": None, "plugins": [],
              "configs": [], "mig_manager": [], "accelerator_nodes": 0,

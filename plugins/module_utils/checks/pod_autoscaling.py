@@ -119,7 +119,7 @@ def observe(cluster, opts):
     if facts["v2"]:
         facts["hpas"] = ["%s/%s" % (h["metadata"]["namespace"], h["metadata"]["name"])
                          for h in cluster.list("autoscaling/v2", "horizontalpodautoscalers")]
-    accel = pr.observe_accelerators(cluster, opts.vendor)
+    accel = pr.observe_accelerators(cluster, opts.vendor, opts.vendor_reason)
     facts["vendor"] = accel["vendor"]
     entry = acc.vendor(accel["vendor"])
     facts["accelerators"] = sum(n.get("allocatable") or 0 for n in accel["nodes"])
