@@ -299,3 +299,21 @@ def test_rbac_roles_are_enough(clusters):
         if module == "accelerator_metrics":
             assert finding(out["result"], "platform Prometheus stores the accelerator series")[0]["passed"]
         assert probe_namespaces(sim) == [] and leftovers(sim) == []
+
+
+def test_a_prometheus_scaled_to_no_pods_is_named_in_the_note(tmp_path):
+    """A cluster of its own: the Prometheus' replicas go to 0, the operator's StatefulSet follows and its pod goes;
+    the check says which Prometheus has no pods and where to look."""
+    sim = start_sim("no-custom-metrics", tmp_path)
+    try:
+        subprocess.run([KUBECTL, "--kubeconfig", sim.kubeconfig, "-n", "monitoring", "patch", "prometheus",
+                        "kube-prometheus-stack-prometheus", "--type=merge", "-p", '{"spec": {"replicas": 0}}'],
+                       check=True, capture_output=True, timeout=60)
+        assert wait_for(lambda: not [p for p in sim.store.list(("", "pods"), namespace="monitoring")[0]
+                                     if p["metadata"]["name"].startswith("prometheus-kube-prometheus-stack")], 60)
+        out = run_module("ai_service_metrics", dict(FAST, kubeconfig=sim.kubeconfig, mode="passive"))
+        assert not out.get("failed"), out.get("msg")
+        assert out["result"]["status"] == NOT_IMPLEMENTED
+        assert "monitoring/kube-prometheus-stack-prometheus has no pods" in out["result"]["notes"]
+    finally:
+        sim.stop()

@@ -158,6 +158,16 @@ def test_prometheus_without_ready_pod_is_not_implemented():
     assert asm.judge(facts(fact(SELECT_ALL, ready=False)), probe_out())["status"] == NOT_IMPLEMENTED
 
 
+def test_the_note_says_why_the_prometheus_pods_are_not_ready():
+    stuck = dict(fact(SELECT_ALL, ready=False), not_ready=[
+        "prometheus-k-0 (phase=Running, prometheus waiting: CrashLoopBackOff back-off 5m0s)"])
+    gone = fact(SELECT_ALL, ready=False, namespace="other", name="scaled-down")
+    notes = asm.judge(facts(stuck, gone), probe_out())["notes"]
+    assert "monitoring/kube-prometheus-stack-prometheus: prometheus-k-0 (phase=Running, prometheus waiting: " \
+        "CrashLoopBackOff" in notes
+    assert "other/scaled-down has no pods" in notes
+
+
 def test_judge_does_not_mutate_its_inputs():
     given, out = facts(fact(CHART_DEFAULT)), probe_out()
     before = copy.deepcopy((given, out))

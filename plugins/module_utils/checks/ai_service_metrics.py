@@ -22,6 +22,7 @@ import json
 import time
 
 from ansible_collections.k8s_ai.conformance.plugins.module_utils import cluster as cl
+from ansible_collections.k8s_ai.conformance.plugins.module_utils import probe as pr
 from ansible_collections.k8s_ai.conformance.plugins.module_utils.result import (
     IMPLEMENTED, NOT_IMPLEMENTED, PARTIAL, Result)
 
@@ -153,8 +154,18 @@ def list_prometheuses(cluster):
                             label_selector="operator.prometheus.io/name=%s" % meta["name"])
         out.append({"namespace": meta["namespace"], "name": meta["name"], "spec": _selector_spec(prom.get("spec") or {}),
                     "ready_pods": sorted(p["metadata"]["name"] for p in pods if _pod_ready(p)),
+                    "not_ready": sorted("%s (%s)" % (p["metadata"]["name"], pr.summarize_pod(p))
+                                        for p in pods if not _pod_ready(p))[:3],
                     "probe_owned": meta["namespace"] in probe_namespaces, "port": _web_port(pods)})
     return out
+
+
+def _pod_story(prom):
+    """`ns/name: <its pods that are not ready and why>` for the note of a Prometheus without a ready pod."""
+    where = "%s/%s" % (prom["namespace"], prom["name"])
+    if not prom.get("not_ready"):
+        return "%s has no pods" % where
+    return "%s: %s" % (where, ", ".join(prom["not_ready"]))
 
 
 def _selector_spec(spec):
@@ -351,7 +362,9 @@ def judge(facts, probe_out=None, passive_reason=""):
         return res.to_dict()
     if not running:
         res.set(NOT_IMPLEMENTED, "no platform Prometheus is running")
-        res.note("No Prometheus pod is ready (%s); fix the Prometheus StatefulSet." % ", ".join(r["prometheus"] for r in rows))
+        res.note("No Prometheus pod is ready: %s. Fix what keeps them from Ready (kubectl describe pod), or, without "
+                 "pods, the Prometheus' replicas and the Prometheus Operator that creates its StatefulSet."
+                 % "; ".join(_pod_story(p) for p in platform))
         return res.to_dict()
     if passive_reason:
         res.finding("AI service metrics collected", None, passive_reason)
