@@ -165,15 +165,15 @@ class CheckOptions(object):
 NODE_SAMPLE = 1000
 
 
-def sample_nodes(cluster, vendors=None):
+def sample_nodes(cluster, vendor="auto"):
     """{"nodes", "total", "sampled"}: every node on clusters of at most NODE_SAMPLE nodes (one request); on larger
     ones the first NODE_SAMPLE plus up to NODE_SAMPLE nodes carrying each vendor's presence label (nodes come back
     in name order, so a large CPU pool could otherwise hide every accelerator node). A fixed number of requests
     whatever the cluster's size; `total` is the API's count of all nodes (None when it does not say).
 
-    `vendors` (names of the vendor table) limits the labelled reads to those vendors: a check of one vendor
-    needs no other vendor's nodes beyond the first page (what it says about other vendors' accelerators then
-    rests on the first page alone). None reads every vendor's.
+    A `vendor` of the table limits the labelled reads to that vendor's label: a check of one vendor needs no
+    other vendor's nodes beyond the first page (what it says about other vendors' accelerators then rests on the
+    first page alone). "auto" reads every vendor's.
 
     A sample that present_vendors() just read is used once more instead of being read again (the check's first
     look at its nodes, milliseconds later); any later call reads the nodes anew."""
@@ -187,7 +187,7 @@ def sample_nodes(cluster, vendors=None):
     seen = {n["metadata"]["name"] for n in nodes}
     for name, entry in acc.VENDORS.items():
         label = entry["labels"].get("present")
-        if not label or (vendors is not None and name not in vendors):
+        if not label or vendor not in ("auto", name):
             continue
         labelled, _token, _remaining = cluster.list_page("v1", "nodes", label_selector=label, limit=NODE_SAMPLE)
         for node in labelled:
@@ -203,7 +203,7 @@ def observe_accelerators(cluster, requested_vendor, reason=None):
 
     Returns {"vendor", "vendor_reason", "nodes": [summaries], "node_count", "nodes_sampled", "other": {...}}.
     """
-    sample = sample_nodes(cluster, None if requested_vendor == "auto" else [requested_vendor])
+    sample = sample_nodes(cluster, requested_vendor)
     nodes = sample["nodes"]
     drivers = ()
     name, resolved = acc.resolve_vendor(requested_vendor, nodes, drivers)

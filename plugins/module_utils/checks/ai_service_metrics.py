@@ -153,9 +153,9 @@ def list_prometheuses(cluster):
         pods = cluster.list("v1", "pods", namespace=meta["namespace"],
                             label_selector="operator.prometheus.io/name=%s" % meta["name"])
         out.append({"namespace": meta["namespace"], "name": meta["name"], "spec": _selector_spec(prom.get("spec") or {}),
-                    "ready_pods": sorted(p["metadata"]["name"] for p in pods if _pod_ready(p)),
+                    "ready_pods": sorted(p["metadata"]["name"] for p in pods if pr.pod_ready(p)),
                     "not_ready": sorted("%s (%s)" % (p["metadata"]["name"], pr.summarize_pod(p))
-                                        for p in pods if not _pod_ready(p))[:3],
+                                        for p in pods if not pr.pod_ready(p))[:3],
                     "probe_owned": meta["namespace"] in probe_namespaces, "port": _web_port(pods)})
     return out
 
@@ -171,12 +171,6 @@ def _pod_story(prom):
 def _selector_spec(spec):
     keys = ("serviceMonitorSelector", "serviceMonitorNamespaceSelector", "podMonitorSelector", "podMonitorNamespaceSelector")
     return {key: spec.get(key) for key in keys}
-
-
-def _pod_ready(pod):
-    status = pod.get("status") or {}
-    return status.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
 
 
 def _web_port(pods):

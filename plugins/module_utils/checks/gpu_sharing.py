@@ -253,8 +253,7 @@ def mig_outcome(pods, resource):
 
 # --------------------------------------------------------------------------------------------- observe
 def observe(cluster, opts):
-    # bounded on large clusters, like every other check's node read
-    sample = pr.sample_nodes(cluster, None if opts.vendor == "auto" else [opts.vendor])
+    sample = pr.sample_nodes(cluster, opts.vendor)    # bounded on large clusters, like every other check's node read
     nodes = sample["nodes"]
     vendor, reason = acc.resolve_vendor(opts.vendor, nodes)
     reason = opts.vendor_reason or reason
